@@ -1,0 +1,46 @@
+"""What built-in effect handlers may use of the runtime (implemented by ``Runtime``).
+
+Typing the handlers against this protocol instead of the ``Runtime`` class keeps the effect modules
+independent of the facade and makes them easy to test with a small stand-in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from ...storage.base import RunStore
+from ..models import RunState
+from ..spec import WorkflowSpec
+
+__all__ = ["Kernel"]
+
+
+class Kernel(Protocol):
+    """The runtime services a built-in handler needs."""
+
+    @property
+    def run_store(self) -> RunStore: ...
+
+    @property
+    def workflow_registry(self) -> Any: ...
+
+    def now(self) -> datetime:
+        """The runtime clock's current UTC time."""
+        ...
+
+    def start(
+        self,
+        *,
+        workflow: WorkflowSpec,
+        vars: dict[str, Any] | None = None,
+        actor_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str: ...
+
+    def tick(self, *, workflow: WorkflowSpec, run_id: str, max_steps: int = 100) -> RunState: ...
+
+    def resume(
+        self, *, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int = 100
+    ) -> RunState: ...

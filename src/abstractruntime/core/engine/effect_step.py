@@ -1,0 +1,155 @@
+"""One effect step: idempotent reuse, then execution with retries (SPEC §4.3 e, §4.4, §6).
+
+Durability rules (``docs/concepts.md``, "One commit per step"):
+
+* A handler with external side effects (anything registered by the host, and the kernel's own
+  EMIT_EVENT / START_SUBWORKFLOW, which touch other runs) gets its STARTED record appended on its own
+  *before* it runs: a durable intent.  Failed attempts are appended as they happen.  The final record
+  is returned to the caller, which commits it together with the new run state.
+* The kernel's pure handlers (waits, answers, vars queries) write nothing before they run: their
+  STARTED and end records are returned and committed once, with the state.
+
+A COMPLETED record with the step's idempotency key means the effect already ran: its result is
+reused, the handler is not called and no record is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import Clock, to_iso
+from ..effects.registry import EffectRegistry
+from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
+from ..outcome import EffectOutcome, call_effect_handler
+from ..policy import EffectPolicy
+from .store_access import StoreAccess
+from .tool_calls import normalize_tool_calls_payload, record_tool_call_warnings
+
+__all__ = ["EffectExecutor", "EffectStepResult"]
+
+_log = logging.getLogger("abstractruntime.engine")
+
+
+@dataclass
+class EffectStepResult:
+    """The outcome of one effect step and the records to commit with the new state."""
+
+    outcome: EffectOutcome
+    effect: Effect
+    idempotency_key: str
+    reused: bool
+    duration_ms: float
+    records: list[StepRecord] = field(default_factory=list)
+
+
+class EffectExecutor:
+    """Runs effect steps against the handler registry under the current effect policy.
+
+    Args:
+        access: storage door (idempotency lookups, intent appends).
+        registry: EffectType -> handler.
+        policy: a zero-argument callable returning the current :class:`EffectPolicy`.
+        clock: time source for record timestamps and retry backoff sleeps.
+    """
+
+    def __init__(
+        self,
+        *,
+        access: StoreAccess,
+        registry: EffectRegistry,
+        policy: Callable[[], EffectPolicy],
+        clock: Clock,
+    ) -> None:
+        self._access = access
+        self._registry = registry
+        self._policy = policy
+        self._clock = clock
+
+    def needs_intent(self, effect_type: EffectType) -> bool:
+        """True when the handler for ``effect_type`` has external side effects (durable intent)."""
+        entry = self._registry.get(effect_type)
+        return entry is not None and entry.durable_intent
+
+    def execute(self, run: RunState, plan: StepPlan) -> EffectStepResult:
+        """Reuse or execute ``plan.effect`` for ``run``; never raises for handler failures."""
+        assert plan.effect is not None
+        effect = plan.effect
+        policy = self._policy()
+        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
+            record_tool_call_warnings(run, effect.payload, node_id=plan.node_id)
+        key = policy.idempotency_key(run=run, node_id=plan.node_id, effect=effect)
+        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
+            effect = Effect(
+                type=effect.type,
+                payload=normalize_tool_calls_payload(effect.payload, idempotency_key=key),
+                result_key=effect.result_key,
+            )
+        began = time.perf_counter()
+        prior = self._access.find_completed(run.run_id, key)
+        if prior is not None:
+            return EffectStepResult(
+                outcome=EffectOutcome.completed(prior.get("result")),
+                effect=effect,
+                idempotency_key=key,
+                reused=True,
+                duration_ms=_elapsed_ms(began),
+            )
+        step = self._run_attempts(run, plan, effect, key, policy)
+        step.duration_ms = _elapsed_ms(began)
+        return step
+
+    def _run_attempts(
+        self, run: RunState, plan: StepPlan, effect: Effect, key: str, policy: EffectPolicy
+    ) -> EffectStepResult:
+        registered = self._registry.get(effect.type)
+        durable_intent = registered is not None and registered.durable_intent
+        max_attempts = max(1, int(policy.max_attempts(effect)))
+        pending: list[StepRecord] = []
+        last_error = ""
+        for attempt in range(1, max_attempts + 1):
+            record = StepRecord.start(
+                run=run, node_id=plan.node_id, effect=effect, attempt=attempt, idempotency_key=key, now=self._now()
+            )
+            if durable_intent:
+                self._access.append(record.snapshot())
+            else:
+                pending.append(record.snapshot())
+            outcome = self._invoke(registered, run, effect, plan.next_node)
+            if outcome.status == "completed":
+                pending.append(record.finish_success(outcome.result, now=self._now()))
+                return EffectStepResult(outcome, effect, key, reused=False, duration_ms=0.0, records=pending)
+            if outcome.status == "waiting" and outcome.wait is not None:
+                pending.append(record.finish_waiting(outcome.wait))
+                return EffectStepResult(outcome, effect, key, reused=False, duration_ms=0.0, records=pending)
+            last_error = outcome.error or "waiting outcome without a wait state"
+            record.finish_failure(last_error, now=self._now())
+            if durable_intent:
+                self._access.append(record)
+            else:
+                pending.append(record)
+            if attempt < max_attempts:
+                self._clock.sleep(float(policy.backoff_seconds(effect=effect, attempt=attempt)))
+        failure = EffectOutcome.failed(f"Effect failed after {max_attempts} attempts: {last_error}")
+        return EffectStepResult(failure, effect, key, reused=False, duration_ms=0.0, records=pending)
+
+    def _invoke(
+        self, registered: Any, run: RunState, effect: Effect, default_next_node: str | None
+    ) -> EffectOutcome:
+        if registered is None:
+            return EffectOutcome.failed(f"No effect handler registered for {EffectType(effect.type).value}")
+        try:
+            return call_effect_handler(registered.handler, registered.arity, run, effect, default_next_node)
+        except Exception as exc:  # a handler failure is an effect failure, never a crash of tick
+            _log.debug("effect handler for %s raised in run %s", effect.type, run.run_id, exc_info=True)
+            return EffectOutcome.failed(f"Effect handler raised exception: {exc}")
+
+    def _now(self) -> str:
+        return to_iso(self._clock.now())
+
+
+def _elapsed_ms(began: float) -> float:
+    return round((time.perf_counter() - began) * 1000.0, 3)

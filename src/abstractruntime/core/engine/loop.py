@@ -1,0 +1,237 @@
+"""The step loop behind ``Runtime.tick`` (SPEC §4.3): load, call the node, follow its plan, commit.
+
+One iteration is one step.  Pure transitions (a plan with only ``next_node``) write nothing: they are
+recomputed from the last checkpoint after a crash, so they fold into the next commit — an effect
+step, a wait, completion, failure, a node error, or the end of the step budget.  Every effect step
+commits exactly once: its ledger records and the new state together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import InvalidStepPlanError
+from ..clock import Clock, parse_iso, to_iso
+from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
+from ..spec import RunContext, WorkflowSpec
+from ..vars import set_vars_path
+from .effect_step import EffectExecutor, EffectStepResult
+from .records import completion_record, status_record
+from .store_access import StoreAccess, WorkingRun, is_paused
+from .tool_calls import remember_pending_tool_calls
+from .traces import record_node_trace
+
+__all__ = ["StepLoop"]
+
+_log = logging.getLogger("abstractruntime.engine")
+
+
+class StepLoop:
+    """Advances runs step by step.
+
+    Args:
+        access: storage door.
+        executor: runs effect steps.
+        clock: time source for timestamps and UNTIL deadlines.
+        context: zero-argument callable returning the RunContext handed to every node.
+    """
+
+    def __init__(
+        self, *, access: StoreAccess, executor: EffectExecutor, clock: Clock, context: Callable[[], RunContext]
+    ) -> None:
+        self._access = access
+        self._executor = executor
+        self._clock = clock
+        self._context = context
+
+    def tick(self, workflow: WorkflowSpec, run_id: str, max_steps: int) -> RunState:
+        """Load ``run_id`` and advance it by at most ``max_steps`` steps (see :meth:`advance`)."""
+        return self.advance(workflow, self._access.load(run_id), max_steps)
+
+    def advance(self, workflow: WorkflowSpec, work: WorkingRun, max_steps: int) -> RunState:
+        """Advance a loaded run until it waits, ends, or ``max_steps`` steps were taken.
+
+        Raises:
+            Exception: whatever a node handler raises, and UnknownNodeError / InvalidStepPlanError;
+                progress made before the failing node is committed first and the run stays RUNNING.
+            ConcurrencyError: another writer advanced the run meanwhile.
+        """
+        run = work.run
+        if run.is_terminal or is_paused(run):
+            return run
+        dirty = False
+        if run.status == RunStatus.WAITING:
+            if not self._until_due(run):
+                return run
+            run.status = RunStatus.RUNNING
+            if run.waiting is not None and run.waiting.resume_to_node:
+                run.current_node = run.waiting.resume_to_node
+            run.waiting = None
+            self._touch(run)
+            dirty = True
+        steps = 0
+        ctx = self._context()
+        while steps < max_steps:
+            steps += 1
+            try:
+                plan = workflow.get_node(run.current_node)(run, ctx)
+            except BaseException:
+                if dirty:
+                    self._access.commit_unless_interrupted(work, ())
+                raise
+            if plan.complete_output is not None:
+                return self._complete(work, plan)
+            if plan.effect is None:
+                if not plan.next_node:
+                    if dirty:
+                        self._access.commit_unless_interrupted(work, ())
+                    raise InvalidStepPlanError(
+                        f"Node '{plan.node_id}' returned no effect and no next_node",
+                        node_id=plan.node_id,
+                        run_id=run.run_id,
+                    )
+                self._transition(run, plan.node_id, plan.next_node)
+                dirty = True
+                continue
+            finished = self._effect_step(work, plan)
+            if finished is not None:
+                return finished
+            dirty = False
+        if dirty:
+            persisted = self._access.commit_unless_interrupted(work, ())
+            if persisted is not None:
+                return persisted
+        return run
+
+    # -- one effect step -------------------------------------------------------------------------
+    def _effect_step(self, work: WorkingRun, plan: StepPlan) -> RunState | None:
+        """Execute the plan's effect and commit; returns the run when the loop must stop."""
+        run = work.run
+        assert plan.effect is not None
+        if self._executor.needs_intent(plan.effect.type):
+            persisted = self._access.interrupted(work)
+            if persisted is not None:
+                return persisted
+        step = self._executor.execute(run, plan)
+        persisted = self._access.interrupted(work)
+        if persisted is not None:
+            return persisted
+        self._trace(run, plan, step)
+        outcome = step.outcome
+        records = list(step.records)
+        if outcome.status == "completed" and step.effect.type == EffectType.LLM_CALL:
+            _copy_token_usage(run, outcome.result)
+        if outcome.status == "failed":
+            run.status = RunStatus.FAILED
+            run.error = outcome.error
+            self._touch(run)
+            records.append(status_record(run, node_id=plan.node_id, status="failed", now=self._now()))
+            return self._commit_final(work, records)
+        if outcome.status == "waiting" and outcome.wait is not None:
+            self._remember_transition(run, plan.node_id, outcome.wait.resume_to_node)
+            if step.effect.type == EffectType.TOOL_CALLS and records:
+                remember_pending_tool_calls(
+                    run,
+                    node_id=plan.node_id,
+                    effect=step.effect.to_dict(),
+                    idempotency_key=step.idempotency_key,
+                    attempt=records[-1].attempt,
+                )
+            run.status = RunStatus.WAITING
+            run.waiting = outcome.wait
+            self._touch(run)
+            return self._commit_final(work, records)
+        if plan.effect.result_key and outcome.result is not None:
+            set_vars_path(run.vars, plan.effect.result_key, outcome.result)
+        if not plan.next_node:
+            run.status = RunStatus.COMPLETED
+            run.output = {"success": True, "result": outcome.result}
+            self._touch(run)
+            records.append(status_record(run, node_id=plan.node_id, status="completed", now=self._now()))
+            return self._commit_final(work, records)
+        self._transition(run, plan.node_id, plan.next_node)
+        return self._access.commit_unless_interrupted(work, records, precheck=False)
+
+    def _complete(self, work: WorkingRun, plan: StepPlan) -> RunState:
+        run = work.run
+        run.status = RunStatus.COMPLETED
+        run.output = plan.complete_output
+        self._touch(run)
+        now = self._now()
+        records = [
+            completion_record(run, node_id=plan.node_id, output=plan.complete_output, now=now),
+            status_record(run, node_id=plan.node_id, status="completed", now=now),
+        ]
+        return self._commit_final(work, records, precheck=True)
+
+    def _commit_final(self, work: WorkingRun, records: list[StepRecord], *, precheck: bool = False) -> RunState:
+        persisted = self._access.commit_unless_interrupted(work, records, precheck=precheck)
+        return persisted if persisted is not None else work.run
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _trace(self, run: RunState, plan: StepPlan, step: EffectStepResult) -> None:
+        outcome = step.outcome
+        record_node_trace(
+            run,
+            node_id=plan.node_id,
+            effect=step.effect,
+            status=outcome.status,
+            idempotency_key=step.idempotency_key,
+            reused=step.reused,
+            now=self._now(),
+            duration_ms=step.duration_ms,
+            result=outcome.result,
+            error=outcome.error,
+            wait=outcome.wait,
+        )
+
+    def _transition(self, run: RunState, node_id: str, next_node: str) -> None:
+        self._remember_transition(run, node_id, next_node)
+        run.current_node = next_node
+        self._touch(run)
+
+    @staticmethod
+    def _remember_transition(run: RunState, node_id: str, next_node: str | None) -> None:
+        temp = run.vars.get("_temp")
+        if not isinstance(temp, dict):
+            temp = run.vars["_temp"] = {}
+        temp["prev_node_id"] = node_id
+        temp["prev_next_node"] = next_node
+
+    def _until_due(self, run: RunState) -> bool:
+        wait = run.waiting
+        if wait is None or wait.reason != WaitReason.UNTIL or not wait.until:
+            return False
+        try:
+            return self._clock.now() >= parse_iso(wait.until)
+        except ValueError:
+            _log.warning("run %s waits until an unparsable time %r", run.run_id, wait.until)
+            return False
+
+    def _touch(self, run: RunState) -> None:
+        run.updated_at = self._now()
+
+    def _now(self) -> str:
+        return to_iso(self._clock.now())
+
+
+def _copy_token_usage(run: RunState, result: Any) -> None:
+    """Set ``_limits.estimated_tokens_used`` from an LLM result's usage (input tokens first)."""
+    usage = result.get("usage") if isinstance(result, dict) else None
+    if not isinstance(usage, dict):
+        return
+    for key in ("input_tokens", "prompt_tokens", "total_tokens"):
+        value = usage.get(key)
+        if value is None:
+            continue
+        try:
+            tokens = int(value)
+        except (TypeError, ValueError):
+            continue
+        limits = run.vars.get("_limits")
+        if not isinstance(limits, dict):
+            limits = run.vars["_limits"] = {}
+        limits["estimated_tokens_used"] = tokens
+        return

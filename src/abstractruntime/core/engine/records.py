@@ -1,0 +1,70 @@
+"""Builders for the ledger records the runtime writes itself (SPEC §4.5)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..jsonable import to_jsonable
+from ..models import RunState, StepRecord, StepStatus
+
+__all__ = ["completion_record", "resume_record", "status_record", "resume_completion_record"]
+
+
+def _record(
+    run: RunState, *, node_id: str, now: str, effect: dict[str, Any] | None, result: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> StepRecord:
+    return StepRecord(
+        run_id=run.run_id,
+        step_id=str(uuid.uuid4()),
+        node_id=node_id,
+        status=StepStatus.COMPLETED,
+        effect=effect,
+        result=result,
+        started_at=now,
+        ended_at=now,
+        actor_id=run.actor_id,
+        session_id=run.session_id,
+        idempotency_key=idempotency_key,
+    )
+
+
+def completion_record(run: RunState, *, node_id: str, output: Any, now: str) -> StepRecord:
+    """``{completed: True, output}``: a node finished the run with ``complete_output``."""
+    return _record(run, node_id=node_id, now=now, effect=None,
+                   result={"completed": True, "output": to_jsonable(output)})
+
+
+def resume_completion_record(
+    run: RunState, *, node_id: str, wait_reason: str, wait_key: str | None, output: Any, now: str
+) -> StepRecord:
+    """``{completed: True, via: "resume", ...}``: a terminal wait was resumed."""
+    result = {
+        "completed": True,
+        "via": "resume",
+        "wait_reason": wait_reason,
+        "wait_key": wait_key,
+        "output": to_jsonable(output),
+    }
+    return _record(run, node_id=node_id, now=now, effect=None, result=result)
+
+
+def resume_record(run: RunState, *, node_id: str, payload: dict[str, Any], now: str) -> StepRecord:
+    """The pseudo-effect ``resume`` record (``payload``: wait_reason, wait_key, resume_to_node,
+    result_key and the resume payload)."""
+    effect = {"type": "resume", "payload": payload, "result_key": None}
+    return _record(run, node_id=node_id, now=now, effect=effect, result={"resumed": True})
+
+
+def status_record(run: RunState, *, node_id: str, status: str, now: str) -> StepRecord:
+    """The terminal ``abstract.status`` event record (a ledger entry only; no delivery)."""
+    event_payload = {"text": status}
+    effect = {
+        "type": "emit_event",
+        "payload": {"name": "abstract.status", "scope": "session", "payload": event_payload},
+        "result_key": None,
+    }
+    result = {"emitted": True, "name": "abstract.status", "payload": {"text": status}}
+    return _record(run, node_id=node_id, now=now, effect=effect, result=result,
+                   idempotency_key=f"system:terminal_status:{status}")

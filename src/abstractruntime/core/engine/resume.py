@@ -1,0 +1,158 @@
+"""``Runtime.resume``: deliver a payload to a waiting run and continue it (SPEC §4.6).
+
+The resume commits once — the payload at ``result_key``, the ``resume`` ledger record (and, for a
+terminal wait, the completion and status records) together with the new state — and then continues
+with the step loop on the same loaded copy.  Two drivers resuming the same wait: the revision check
+lets exactly one commit; the other gets ``ConcurrencyError`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import RunNotWaitingError, RunPausedError, WaitKeyMismatchError
+from ..clock import Clock, to_iso
+from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState
+from ..spec import WorkflowSpec
+from ..vars import set_vars_path
+from .loop import StepLoop
+from .records import resume_completion_record, resume_record, status_record
+from .resume_payload import shape_resume_payload
+from .tool_calls import pop_pending_tool_calls
+from .store_access import StoreAccess, WorkingRun, is_paused
+
+__all__ = ["Resumer"]
+
+
+class Resumer:
+    """Applies resumes.
+
+    Args:
+        access: storage door.
+        loop: the step loop that continues the run afterwards.
+        clock: time source.
+        tool_executor: zero-argument callable returning the executor for approval resumes (or None).
+    """
+
+    def __init__(
+        self, *, access: StoreAccess, loop: StepLoop, clock: Clock, tool_executor: Callable[[], Any]
+    ) -> None:
+        self._access = access
+        self._loop = loop
+        self._clock = clock
+        self._tool_executor = tool_executor
+
+    def resume(
+        self, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int
+    ) -> RunState:
+        """Resume ``run_id`` waiting on ``wait_key`` with ``payload``, then tick up to ``max_steps``.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+            RunPausedError / RunNotWaitingError / WaitKeyMismatchError (ValueError): see SPEC §4.6.
+            ConcurrencyError: another driver resumed or changed the run first.
+        """
+        work = self._access.load(run_id)
+        run = work.run
+        wait = self._check(run, wait_key)
+        now = to_iso(self._clock.now())
+        records: list[StepRecord] = []
+        stored = payload
+        if not wait.result_key:
+            pop_pending_tool_calls(run)
+        else:
+            stored = shape_resume_payload(wait, payload, tool_executor=self._tool_executor())
+            set_vars_path(run.vars, wait.result_key, stored)
+            synthetic = self._tool_calls_completion(run, stored, now)
+            if synthetic is not None:
+                records.append(synthetic)
+        reason = WaitReason(wait.reason).value
+        records.append(
+            resume_record(
+                run,
+                node_id=run.current_node,
+                now=now,
+                payload={
+                    "wait_reason": reason,
+                    "wait_key": wait.wait_key,
+                    "resume_to_node": wait.resume_to_node,
+                    "result_key": wait.result_key,
+                    "payload": payload,
+                },
+            )
+        )
+        if wait.resume_to_node is None:
+            return self._complete_terminal_wait(work, wait, stored, records, now)
+        run.status = RunStatus.RUNNING
+        run.waiting = None
+        run.current_node = wait.resume_to_node
+        run.updated_at = now
+        self._access.commit(work, records)
+        if max_steps <= 0:
+            return run
+        return self._loop.advance(workflow, work, max_steps)
+
+    @staticmethod
+    def _check(run: RunState, wait_key: str | None) -> WaitState:
+        if is_paused(run):
+            raise RunPausedError(run.run_id)
+        if run.status != RunStatus.WAITING or run.waiting is None:
+            raise RunNotWaitingError(run.run_id, status=RunStatus(run.status).value)
+        expected = run.waiting.wait_key
+        if wait_key is not None and expected is not None and wait_key != expected:
+            raise WaitKeyMismatchError(run_id=run.run_id, expected=expected, got=wait_key)
+        return run.waiting
+
+    def _complete_terminal_wait(
+        self, work: WorkingRun, wait: WaitState, stored: Any, records: list[StepRecord], now: str
+    ) -> RunState:
+        run = work.run
+        run.status = RunStatus.COMPLETED
+        run.waiting = None
+        run.output = {"success": True, "result": stored}
+        run.updated_at = now
+        records.append(
+            resume_completion_record(
+                run,
+                node_id=run.current_node,
+                wait_reason=WaitReason(wait.reason).value,
+                wait_key=wait.wait_key,
+                output=run.output,
+                now=now,
+            )
+        )
+        records.append(status_record(run, node_id=run.current_node, status="completed", now=now))
+        self._access.commit(work, records)
+        return run
+
+    def _tool_calls_completion(self, run: RunState, stored: Any, now: str) -> StepRecord | None:
+        """The synthetic COMPLETED record for a TOOL_CALLS wait, so a later visit reuses the results.
+
+        The waiting TOOL_CALLS step left its effect, key and attempt at
+        ``vars._runtime.pending_tool_calls``; nothing is read from the ledger.
+        """
+        pending = pop_pending_tool_calls(run)
+        if pending is None or pending.get("node_id") != run.current_node:
+            return None
+        effect = pending.get("effect")
+        key = pending.get("idempotency_key")
+        if not isinstance(effect, dict) or not isinstance(key, str) or not key:
+            return None
+        if self._access.find_completed(run.run_id, key) is not None:
+            return None
+        return StepRecord(
+            run_id=run.run_id,
+            step_id=str(uuid.uuid4()),
+            node_id=run.current_node,
+            status=StepStatus.COMPLETED,
+            effect=effect,
+            result=stored if isinstance(stored, dict) else {"value": stored},
+            started_at=now,
+            ended_at=now,
+            actor_id=run.actor_id,
+            session_id=run.session_id,
+            attempt=int(pending.get("attempt") or 1),
+            idempotency_key=key,
+        )

@@ -1,0 +1,138 @@
+"""How a resume payload is shaped before it is stored at the wait's ``result_key`` (SPEC §4.6 step 2).
+
+Three shapes are recognised from the wait's ``details``:
+
+* a subworkflow wait with ``wrap_as_tool_result``: the child's output becomes a tool result;
+* a tool-approval wait (``mode == "approval_required"``): ``{"approved": bool}`` runs or denies the
+  calls through the executor set with ``Runtime.set_tool_executor_for_resume``;
+* a partially blocked / pre-computed tool batch: results are merged back in the original call order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models import WaitReason, WaitState
+
+__all__ = ["is_tool_shaped", "shape_resume_payload", "subworkflow_tool_result"]
+
+_MAX_REPORT_CHARS = 4000
+
+
+def is_tool_shaped(payload: Any) -> bool:
+    """True when ``payload`` already has the standard tool result shape (``mode`` and ``results``)."""
+    return isinstance(payload, dict) and "mode" in payload and "results" in payload
+
+
+def subworkflow_tool_result(
+    *, output: Any, sub_run_id: str | None, tool_name: str, call_id: str, failed_error: str | None = None
+) -> dict[str, Any]:
+    """A child run's output as a one-call tool result ``{"mode": "executed", "results": [...]}``.
+
+    The answer is ``output["answer"]``, else the output when it is a string, else its JSON.  An output
+    with ``success`` False (or ``failed_error``) marks the call as failed.
+    """
+    answer: Any
+    if isinstance(output, dict) and output.get("answer") is not None:
+        answer = output["answer"]
+    elif isinstance(output, str):
+        answer = output
+    else:
+        answer = json.dumps(output, ensure_ascii=False, sort_keys=True, default=str)
+    answer_text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False, default=str)
+    success = failed_error is None and not (isinstance(output, dict) and output.get("success") is False)
+    error = None
+    if not success:
+        error = failed_error or (output.get("error") if isinstance(output, dict) else None) or "Subworkflow failed"
+    tool_output: dict[str, Any] = {"rendered": answer_text, "answer": answer, "sub_run_id": sub_run_id}
+    report = output.get("report") if isinstance(output, dict) else None
+    if isinstance(report, str) and len(report) <= _MAX_REPORT_CHARS:
+        tool_output["report"] = report
+    result = {"call_id": call_id, "name": tool_name, "success": success, "output": tool_output, "error": error}
+    return {"mode": "executed", "results": [result]}
+
+
+def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -> Any:
+    """The value stored at ``wait.result_key`` for a resume with ``payload``."""
+    details = wait.details if isinstance(wait.details, dict) else {}
+    if wait.reason == WaitReason.SUBWORKFLOW and details.get("wrap_as_tool_result") and not is_tool_shaped(payload):
+        body = payload if isinstance(payload, dict) else {"output": payload}
+        return subworkflow_tool_result(
+            output=body.get("output"),
+            sub_run_id=body.get("sub_run_id") or details.get("sub_run_id"),
+            tool_name=str(details.get("tool_name") or "start_subworkflow"),
+            call_id=str(details.get("call_id") or "subworkflow"),
+        )
+    if (
+        details.get("mode") == "approval_required"
+        and isinstance(details.get("tool_calls"), list)
+        and isinstance(payload, dict)
+        and "approved" in payload
+        and not is_tool_shaped(payload)
+    ):
+        payload = _approval_results(details["tool_calls"], payload, tool_executor)
+    return _merge_partial_batch(details, payload)
+
+
+def _approval_results(calls: list[Any], payload: dict[str, Any], executor: Any) -> dict[str, Any]:
+    dict_calls = [c for c in calls if isinstance(c, dict)]
+    if not payload.get("approved"):
+        reason = payload.get("reason") or "Denied by user"
+        return {"mode": "executed", "results": [_call_error(c, str(reason)) for c in dict_calls]}
+    if executor is None:
+        message = "ToolExecutor is not configured for approval resumes"
+        return {"mode": "executed", "results": [_call_error(c, message) for c in dict_calls]}
+    run_calls = getattr(executor, "execute_approved", None) or getattr(executor, "execute", None)
+    try:
+        if run_calls is None:
+            raise TypeError(f"{type(executor).__name__} has no execute method")
+        outcome = run_calls(tool_calls=dict_calls)
+        if not isinstance(outcome, dict):
+            raise TypeError(f"executor returned {type(outcome).__name__}, expected dict")
+        if outcome.get("mode", "executed") != "executed":
+            raise ValueError(f"executor returned mode {outcome.get('mode')!r}")
+        return outcome
+    except Exception as exc:  # reported to the workflow as failed tool results
+        message = f"Tool execution failed: {exc}"
+        return {"mode": "executed", "results": [_call_error(c, message) for c in dict_calls]}
+
+
+def _call_error(call: dict[str, Any], error: str) -> dict[str, Any]:
+    return {
+        "call_id": call.get("call_id") or call.get("id"),
+        "runtime_call_id": call.get("runtime_call_id"),
+        "name": call.get("name"),
+        "success": False,
+        "output": None,
+        "error": error,
+    }
+
+
+def _merge_partial_batch(details: dict[str, Any], payload: Any) -> Any:
+    blocked = details.get("blocked_by_index")
+    precomputed = details.get("pre_results_by_index")
+    count = details.get("original_count")
+    if not (isinstance(blocked, dict) or isinstance(precomputed, dict)):
+        return payload
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0 or not isinstance(payload, dict):
+        return payload
+    supplied = payload.get("results")
+    supplied = supplied if isinstance(supplied, list) else []
+    if len(supplied) == count:
+        return payload
+    fixed: dict[str, Any] = {}
+    for table in (precomputed, blocked):
+        if isinstance(table, dict):
+            fixed.update({str(k): v for k, v in table.items()})
+    external = iter(supplied)
+    merged: list[Any] = []
+    for index in range(count):
+        if str(index) in fixed:
+            merged.append(fixed[str(index)])
+            continue
+        merged.append(next(external, {"success": False, "error": "Missing tool result"}))
+    shaped = dict(payload)
+    shaped["results"] = merged
+    shaped.setdefault("mode", "executed")
+    return shaped

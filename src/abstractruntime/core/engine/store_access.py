@@ -1,0 +1,174 @@
+"""The engine's single door to storage: revisioned loads, one commit per step, intent records.
+
+:class:`StoreAccess` hides whether the run store supports the revisioned one-unit commit of
+:class:`~abstractruntime.storage.base.RevisionedRunStore`.  With it, every commit compares and sets
+the run's revision; without it (a plain SPEC §7.1 store), records are appended one by one and the
+state is saved after them, as the fallback the interface documents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ConcurrencyError, RunNotFoundError
+from ...storage.base import LedgerStore, RevisionedRunStore, RunStore, find_completed_in
+from ..models import RunState, RunStatus, StepRecord
+
+__all__ = ["StoreAccess", "WorkingRun", "is_paused"]
+
+_log = logging.getLogger("abstractruntime.engine")
+
+
+@dataclass
+class WorkingRun:
+    """A run being advanced by the engine, with the revision it was loaded at (None: unrevisioned)."""
+
+    run: RunState
+    revision: int | None
+
+
+def is_paused(run: RunState) -> bool:
+    """True when ``vars._runtime.control.paused`` is True (SPEC §4.7)."""
+    runtime_ns = run.vars.get("_runtime") if isinstance(run.vars, dict) else None
+    control = runtime_ns.get("control") if isinstance(runtime_ns, dict) else None
+    return isinstance(control, dict) and control.get("paused") is True
+
+
+class StoreAccess:
+    """Loads and commits runs for the engine.
+
+    Args:
+        run_store: any RunStore; revisioned stores get optimistic concurrency.
+        ledger_store: any LedgerStore (or duck-typed object with ``append``/``list``).
+    """
+
+    def __init__(self, run_store: RunStore, ledger_store: LedgerStore) -> None:
+        self.run_store = run_store
+        self.ledger_store = ledger_store
+        self._revisioned: RevisionedRunStore | None = (
+            run_store if isinstance(run_store, RevisionedRunStore) else None
+        )
+        finder = getattr(ledger_store, "find_completed", None)
+        self._finder = finder if callable(finder) else None
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self, run_id: str) -> WorkingRun:
+        """Load ``run_id`` for an update.
+
+        Raises:
+            RunNotFoundError (a KeyError): no such run.
+        """
+        if self._revisioned is not None:
+            checkpoint = self._revisioned.load_checkpoint(run_id)
+            if checkpoint is None:
+                raise RunNotFoundError(run_id)
+            return WorkingRun(checkpoint.run, checkpoint.revision)
+        run = self.run_store.load(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return WorkingRun(run, None)
+
+    def get(self, run_id: str) -> RunState:
+        """The stored state of ``run_id`` (read only).
+
+        Raises:
+            RunNotFoundError (a KeyError): no such run.
+        """
+        run = self.run_store.load(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    # -- writing -------------------------------------------------------------------------------
+    def create(self, run: RunState) -> WorkingRun:
+        """Store a new run (no ledger records) and return it as a working run."""
+        return self.commit(WorkingRun(run, None), ())
+
+    def commit(self, work: WorkingRun, records: Sequence[StepRecord]) -> WorkingRun:
+        """Append ``records`` and store ``work.run`` as one unit; updates ``work.revision``.
+
+        Raises:
+            ConcurrencyError: another writer changed the run since it was loaded; nothing written.
+        """
+        if self._revisioned is not None:
+            work.revision = self._revisioned.commit(
+                work.run, records, ledger_store=self.ledger_store, expected_revision=work.revision
+            )
+            return work
+        for record in records:
+            self.ledger_store.append(record)
+        self.run_store.save(work.run)
+        return work
+
+    def append(self, record: StepRecord) -> None:
+        """Append one record on its own (an effect's durable intent, or a failed attempt)."""
+        self.ledger_store.append(record)
+
+    # -- idempotency -----------------------------------------------------------------------------
+    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The first COMPLETED ledger record of ``run_id`` with ``idempotency_key``, or None."""
+        if self._finder is not None:
+            found: dict[str, Any] | None = self._finder(run_id, idempotency_key)
+            return found
+        return find_completed_in(self.ledger_store.list(run_id), idempotency_key)
+
+    # -- external control ------------------------------------------------------------------------
+    def interrupted(self, work: WorkingRun) -> RunState | None:
+        """Check whether another writer paused, cancelled or advanced the run.
+
+        Returns the persisted state when the run was cancelled or paused meanwhile (the caller must
+        stop and return it without writing), or None to carry on.
+
+        Raises:
+            ConcurrencyError: another writer committed a different change; our copy is stale.
+        """
+        run_id = work.run.run_id
+        if self._revisioned is not None:
+            current = self._revisioned.current_revision(run_id)
+            if current == work.revision:
+                return None
+            checkpoint = self._revisioned.load_checkpoint(run_id)
+            if checkpoint is None:
+                raise ConcurrencyError(run_id=run_id, expected_revision=work.revision, actual_revision=None)
+            persisted = checkpoint.run
+            if persisted.status == RunStatus.CANCELLED or is_paused(persisted):
+                return persisted
+            if persisted is work.run:
+                # Shared live object (in-memory store): the change is already in our copy.
+                work.revision = checkpoint.revision
+                return None
+            raise ConcurrencyError(
+                run_id=run_id, expected_revision=work.revision, actual_revision=checkpoint.revision
+            )
+        persisted_plain = self.run_store.load(run_id)
+        if persisted_plain is not None and (
+            persisted_plain.status == RunStatus.CANCELLED or is_paused(persisted_plain)
+        ):
+            return persisted_plain
+        return None
+
+    def commit_unless_interrupted(
+        self, work: WorkingRun, records: Sequence[StepRecord], *, precheck: bool = True
+    ) -> RunState | None:
+        """Commit, unless the run was paused or cancelled meanwhile (then return the persisted state).
+
+        ``precheck=False`` skips the check before writing (the caller just made it).  A conflict
+        detected by the commit itself is re-examined the same way, so a cancel that lands between
+        the check and the write still wins.
+        """
+        if precheck:
+            persisted = self.interrupted(work)
+            if persisted is not None:
+                return persisted
+        try:
+            self.commit(work, records)
+        except ConcurrencyError:
+            persisted = self.interrupted(work)
+            if persisted is not None:
+                _log.info("run %s was paused or cancelled during a step; step discarded", work.run.run_id)
+                return persisted
+            self.commit(work, records)  # shared live object: the revision was adopted, write again
+        return None

@@ -1,0 +1,76 @@
+"""The effect-handler contract (SPEC §4.1): :class:`EffectOutcome` and how handlers are called.
+
+A handler is ``handler(run, effect, default_next_node) -> EffectOutcome``; an older two-parameter
+``handler(run, effect)`` is still accepted.  ``default_next_node`` is the plan's ``next_node``, which
+waiting effects use as their default ``resume_to_node``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .models import Effect, RunState, WaitState
+
+__all__ = ["EffectHandler", "EffectOutcome", "call_effect_handler", "handler_arity"]
+
+OutcomeStatus = Literal["completed", "waiting", "failed"]
+
+
+@dataclass(frozen=True)
+class EffectOutcome:
+    """What an effect handler reports: a result, a wait, or an error message."""
+
+    status: OutcomeStatus
+    result: dict[str, Any] | None = None
+    wait: WaitState | None = None
+    error: str | None = None
+
+    @classmethod
+    def completed(cls, result: dict[str, Any] | None = None) -> EffectOutcome:
+        """The effect finished; ``result`` (JSON-safe) goes to the plan's ``result_key``."""
+        return cls(status="completed", result=result)
+
+    @classmethod
+    def waiting(cls, wait: WaitState) -> EffectOutcome:
+        """The run must wait as described by ``wait`` (never retried)."""
+        return cls(status="waiting", wait=wait)
+
+    @classmethod
+    def failed(cls, error: str) -> EffectOutcome:
+        """The attempt failed with the message ``error`` (retried under the effect policy)."""
+        return cls(status="failed", error=error)
+
+
+EffectHandler = Callable[..., EffectOutcome]
+
+
+def handler_arity(handler: Callable[..., Any]) -> int:
+    """3 when ``handler`` takes ``default_next_node`` (3+ positional parameters or ``*args``), else 2."""
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    positional = 0
+    for param in params:
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            return 3
+        if param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return 3 if positional >= 3 else 2
+
+
+def call_effect_handler(
+    handler: Callable[..., Any], arity: int, run: RunState, effect: Effect, default_next_node: str | None
+) -> EffectOutcome:
+    """Call ``handler`` with 2 or 3 arguments according to ``arity``.
+
+    Raises:
+        TypeError: the handler returned something other than an EffectOutcome.
+    """
+    outcome = handler(run, effect, default_next_node) if arity >= 3 else handler(run, effect)
+    if not isinstance(outcome, EffectOutcome):
+        raise TypeError(f"effect handler returned {type(outcome).__name__}, expected EffectOutcome")
+    return outcome

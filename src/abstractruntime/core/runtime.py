@@ -1,0 +1,328 @@
+"""The ``Runtime`` facade (SPEC §4): start, tick, resume, control and queries over stored runs.
+
+The facade is thin on purpose.  The step loop lives in ``core/engine/loop.py``, effect execution in
+``core/engine/effect_step.py``, resumes in ``core/engine/resume.py``, operator actions in
+``core/engine/control.py`` and the built-in effect handlers in ``core/effects/``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..errors import CapabilityError, UnknownNodeError
+from ..storage.base import LedgerStore, RunStore
+from .clock import SYSTEM_CLOCK, Clock, to_iso
+from .config import RuntimeConfig
+from .effects import EffectRegistry, register_builtin_handlers
+from .engine.control import RunControl
+from .engine.effect_step import EffectExecutor
+from .engine.limits import check_limits, limit_status
+from .engine.loop import StepLoop
+from .engine.resume import Resumer
+from .engine.store_access import StoreAccess
+from .models import LimitWarning, RunState
+from .outcome import EffectHandler, EffectOutcome
+from .policy import DefaultEffectPolicy, EffectPolicy
+from .spec import RunContext, WorkflowSpec
+
+__all__ = ["DefaultRunContext", "EffectHandler", "EffectOutcome", "Runtime"]
+
+
+class DefaultRunContext:
+    """The RunContext handed to nodes by default: the current time from the runtime clock."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SYSTEM_CLOCK
+
+    def now_iso(self) -> str:
+        """The current time as a UTC ISO-8601 string."""
+        return to_iso(self._clock.now())
+
+
+class Runtime:
+    """Drives workflow runs stored in a run store and records every step in a ledger.
+
+    Args:
+        run_store: where run states live (SPEC §7).
+        ledger_store: where step records are appended.
+        effect_handlers: ``{EffectType: handler}`` applied over the built-in handlers.
+        context: the RunContext object handed to every node (default :class:`DefaultRunContext`).
+        workflow_registry: any object with ``get(workflow_id) -> WorkflowSpec | None``; needed by
+            START_SUBWORKFLOW and EMIT_EVENT delivery.
+        artifact_store: used by evidence lookups.
+        effect_policy: retries and idempotency keys (default :class:`DefaultEffectPolicy`).
+        config: limits and model metadata seeded into new runs (default :class:`RuntimeConfig`).
+        chat_summarizer: kept for the memory effects; unused by the kernel itself.
+        clock: time source (default the system clock); use ``abstractruntime.testing.FakeClock`` in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_store: RunStore,
+        ledger_store: LedgerStore,
+        effect_handlers: Mapping[Any, EffectHandler] | None = None,
+        context: RunContext | None = None,
+        workflow_registry: Any = None,
+        artifact_store: Any = None,
+        effect_policy: EffectPolicy | None = None,
+        config: RuntimeConfig | None = None,
+        chat_summarizer: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock: Clock = clock or SYSTEM_CLOCK
+        self._context: RunContext = context if context is not None else DefaultRunContext(self._clock)
+        self._workflow_registry = workflow_registry
+        self._artifact_store = artifact_store
+        self._effect_policy: EffectPolicy = effect_policy or DefaultEffectPolicy()
+        self._config = config or RuntimeConfig()
+        self._chat_summarizer = chat_summarizer
+        self._tool_executor: Any = None
+        self._access = StoreAccess(run_store, ledger_store)
+        self._handlers = EffectRegistry()
+        register_builtin_handlers(self._handlers, self)
+        self._handlers.update(effect_handlers)
+        executor = EffectExecutor(
+            access=self._access, registry=self._handlers, policy=lambda: self._effect_policy, clock=self._clock
+        )
+        self._loop = StepLoop(access=self._access, executor=executor, clock=self._clock, context=lambda: self._context)
+        self._resumer = Resumer(
+            access=self._access, loop=self._loop, clock=self._clock, tool_executor=lambda: self._tool_executor
+        )
+        self._control = RunControl(access=self._access, clock=self._clock)
+
+    # -- accessors -----------------------------------------------------------------------------
+    @property
+    def run_store(self) -> RunStore:
+        """The run store."""
+        return self._access.run_store
+
+    @property
+    def ledger_store(self) -> LedgerStore:
+        """The ledger store."""
+        return self._access.ledger_store
+
+    @property
+    def workflow_registry(self) -> Any:
+        """The workflow registry, or None."""
+        return self._workflow_registry
+
+    @property
+    def artifact_store(self) -> Any:
+        """The artifact store, or None."""
+        return self._artifact_store
+
+    @property
+    def effect_policy(self) -> EffectPolicy:
+        """The effect policy (retries, idempotency keys)."""
+        return self._effect_policy
+
+    @property
+    def config(self) -> RuntimeConfig:
+        """The runtime configuration."""
+        return self._config
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every timestamp and deadline comes from."""
+        return self._clock
+
+    @property
+    def chat_summarizer(self) -> Any:
+        """The chat summarizer, or None."""
+        return self._chat_summarizer
+
+    def now(self) -> datetime:
+        """The clock's current time (tz-aware UTC)."""
+        return self._clock.now()
+
+    def set_workflow_registry(self, registry: Any) -> None:
+        """Replace the workflow registry (``get(workflow_id) -> WorkflowSpec | None``)."""
+        self._workflow_registry = registry
+
+    def set_artifact_store(self, store: Any) -> None:
+        """Replace the artifact store."""
+        self._artifact_store = store
+
+    def set_effect_policy(self, policy: EffectPolicy) -> None:
+        """Replace the effect policy; the next effect step uses it."""
+        self._effect_policy = policy
+
+    def set_tool_executor_for_resume(self, executor: Any) -> None:
+        """Set the executor that runs approved tool calls on approval resumes (SPEC §4.6)."""
+        self._tool_executor = executor
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(
+        self,
+        *,
+        workflow: WorkflowSpec,
+        vars: dict[str, Any] | None = None,
+        actor_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Create a RUNNING run at ``workflow.entry_node`` and return its id (SPEC §4.2).
+
+        ``vars`` is shallow-copied; ``_limits`` is seeded from the config when missing and
+        ``_runtime`` gets provider/model metadata.  No ledger record is written.
+
+        Raises:
+            UnknownNodeError (KeyError): the entry node has no handler.
+            NotJsonSafeError (TypeError): a durable store cannot encode ``vars``; nothing is stored.
+        """
+        if workflow.entry_node not in workflow.nodes:
+            raise UnknownNodeError(workflow_id=workflow.workflow_id, node_id=workflow.entry_node)
+        run_vars = self._seed_vars(vars)
+        run = RunState.new(
+            workflow_id=workflow.workflow_id,
+            entry_node=workflow.entry_node,
+            actor_id=actor_id,
+            session_id=session_id,
+            vars=run_vars,
+            parent_run_id=parent_run_id,
+        )
+        run.created_at = run.updated_at = to_iso(self._clock.now())
+        self._access.create(run)
+        return run.run_id
+
+    def _seed_vars(self, given: dict[str, Any] | None) -> dict[str, Any]:
+        run_vars = dict(given or {})
+        if "_limits" not in run_vars:
+            run_vars["_limits"] = self._config.to_limits_dict()
+        runtime_ns = run_vars.get("_runtime")
+        runtime_ns = dict(runtime_ns) if isinstance(runtime_ns, dict) else {}
+        run_vars["_runtime"] = runtime_ns
+        if self._config.provider:
+            runtime_ns.setdefault("provider", self._config.provider)
+        if self._config.model:
+            runtime_ns.setdefault("model", self._config.model)
+        support = (self._config.model_capabilities or {}).get("tool_support")
+        if isinstance(support, str) and support:
+            runtime_ns.setdefault("tool_support", support)
+            runtime_ns["supports_native_tools"] = support == "native"
+        return run_vars
+
+    def tick(self, *, workflow: WorkflowSpec, run_id: str, max_steps: int = 100) -> RunState:
+        """Advance ``run_id`` until it waits, ends, or ``max_steps`` steps were taken (SPEC §4.3).
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+            UnknownNodeError (KeyError), InvalidStepPlanError (ValueError), or whatever a node handler
+                raises: the run stays RUNNING at that node.
+            ConcurrencyError: another driver advanced the run meanwhile.
+        """
+        return self._loop.tick(workflow, run_id, max_steps)
+
+    def resume(
+        self, *, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int = 100
+    ) -> RunState:
+        """Deliver ``payload`` to the wait of ``run_id`` and continue it (SPEC §4.6).
+
+        ``wait_key`` None skips the key check; ``max_steps <= 0`` only unblocks the run.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+            RunPausedError, RunNotWaitingError, WaitKeyMismatchError (all ValueError).
+            ConcurrencyError: another driver resumed the run first.
+        """
+        return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps)
+
+    def pause_run(self, run_id: str, *, reason: str | None = None) -> RunState:
+        """Pause a run (SPEC §4.7); a RUNNING run gets the synthetic ``pause:<run_id>`` wait.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+        """
+        return self._control.pause(run_id, reason)
+
+    def resume_run(self, run_id: str) -> RunState:
+        """Lift a pause (SPEC §4.7); does not tick.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+        """
+        return self._control.resume_paused(run_id)
+
+    def cancel_run(self, run_id: str, *, reason: str | None = None) -> RunState:
+        """Cancel a run (SPEC §4.7); children are not cancelled.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+        """
+        return self._control.cancel(run_id, reason)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def get_state(self, run_id: str) -> RunState:
+        """The stored state of ``run_id``.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+        """
+        return self._access.get(run_id)
+
+    def get_ledger(self, run_id: str) -> list[dict[str, Any]]:
+        """The ledger records of ``run_id`` (dicts, in append order)."""
+        return self._access.ledger_store.list(run_id)
+
+    def subscribe_ledger(
+        self, callback: Callable[[dict[str, Any]], None], *, run_id: str | None = None
+    ) -> Callable[[], None]:
+        """Subscribe to ledger appends; returns an unsubscribe function.
+
+        Raises:
+            CapabilityError (RuntimeError): the ledger store cannot be observed (wrap it in
+                ``ObservableLedgerStore``).
+        """
+        subscribe = getattr(self._access.ledger_store, "subscribe", None)
+        if not callable(subscribe):
+            raise CapabilityError(
+                "ledger_store does not support subscribe(); wrap it in ObservableLedgerStore"
+            )
+        unsubscribe: Callable[[], None] = subscribe(callback, run_id=run_id)
+        return unsubscribe
+
+    def get_node_traces(self, run_id: str) -> dict[str, Any]:
+        """A deep copy of ``vars._runtime.node_traces`` (``{}`` when none)."""
+        runtime_ns = self.get_state(run_id).vars.get("_runtime")
+        traces = runtime_ns.get("node_traces") if isinstance(runtime_ns, dict) else None
+        return copy.deepcopy(traces) if isinstance(traces, dict) else {}
+
+    def get_node_trace(self, run_id: str, node_id: str) -> dict[str, Any]:
+        """One node's trace, or ``{"node_id": node_id, "steps": []}``."""
+        trace = self.get_node_traces(run_id).get(node_id)
+        return trace if isinstance(trace, dict) else {"node_id": node_id, "steps": []}
+
+    def list_evidence(self, run_id: str) -> list[dict[str, Any]]:
+        """Deep copies of the ``_runtime.memory_spans`` entries whose kind is ``evidence``."""
+        runtime_ns = self.get_state(run_id).vars.get("_runtime")
+        spans = runtime_ns.get("memory_spans") if isinstance(runtime_ns, dict) else None
+        if not isinstance(spans, list):
+            return []
+        return [copy.deepcopy(s) for s in spans if isinstance(s, dict) and s.get("kind") == "evidence"]
+
+    def load_evidence(self, evidence_id: str) -> dict[str, Any] | None:
+        """The evidence record stored as a JSON artifact, or None when it is missing or not a dict.
+
+        Raises:
+            CapabilityError (RuntimeError): no artifact store is configured.
+        """
+        if self._artifact_store is None:
+            raise CapabilityError("load_evidence requires an artifact_store")
+        data = self._artifact_store.load_json(evidence_id)
+        return data if isinstance(data, dict) else None
+
+    def get_limit_status(self, run_id: str) -> dict[str, Any]:
+        """Iteration, token and history limits of ``run_id`` with percentages (SPEC §4.8)."""
+        return limit_status(self.get_state(run_id))
+
+    def check_limits(self, run: RunState) -> list[LimitWarning]:
+        """Warnings for the limits of ``run`` that are near or past their maximum (nothing enforced)."""
+        return check_limits(run)
+
+    def update_limits(self, run_id: str, updates: Mapping[str, Any]) -> RunState:
+        """Copy the allow-listed limit keys of ``updates`` into ``_limits`` and save (SPEC §4.8)."""
+        return self._control.update_limits(run_id, updates)

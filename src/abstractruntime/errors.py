@@ -1,0 +1,209 @@
+"""The exception tree of AbstractRuntime.
+
+Every error the library raises on purpose derives from :class:`AbstractRuntimeError` and carries the
+context it is about as attributes (``run_id``, ``node_id``, ``wait_key`` ...), so callers can react
+without parsing messages.  Where the specification says the documented behaviour raises a builtin
+(``KeyError``, ``ValueError``, ``TypeError``, ``RuntimeError``), the error here subclasses that builtin
+as well, so ``except KeyError`` written against the documented API keeps working::
+
+    AbstractRuntimeError
+    ├── RunNotFoundError              (KeyError)     unknown run id
+    ├── UnknownNodeError              (KeyError)     node id missing from a WorkflowSpec
+    ├── WorkflowNotRegisteredError    (KeyError)     workflow id missing from a registry
+    ├── InvalidStepPlanError          (ValueError)   a node returned neither effect nor next node
+    ├── ResumeError                   (ValueError)   a resume that cannot be applied
+    │   ├── RunPausedError                           the run is paused
+    │   ├── RunNotWaitingError                       the run is not waiting
+    │   └── WaitKeyMismatchError                     the wait key does not match
+    ├── InvalidEventKeyError          (ValueError)   bad event scope/name for a wait key
+    ├── VarsPathError                 (ValueError)   a vars path that does not parse or resolve
+    ├── NotJsonSafeError              (TypeError)    a value that cannot be stored as JSON
+    ├── CorruptRunError               (ValueError)   stored run/ledger data that cannot be decoded
+    ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
+    ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
+    └── MissingExtraError             (ImportError)  an optional dependency is not installed
+
+KeyError subclasses keep the builtin ``str()`` (the message is quoted), exactly like the ``KeyError``
+the specification documents.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AbstractRuntimeError",
+    "CapabilityError",
+    "ConcurrencyError",
+    "CorruptRunError",
+    "InvalidEventKeyError",
+    "InvalidStepPlanError",
+    "MissingExtraError",
+    "NotJsonSafeError",
+    "ResumeError",
+    "RunNotFoundError",
+    "RunNotWaitingError",
+    "RunPausedError",
+    "UnknownNodeError",
+    "VarsPathError",
+    "WaitKeyMismatchError",
+    "WorkflowNotRegisteredError",
+]
+
+
+class AbstractRuntimeError(Exception):
+    """Root of every error raised on purpose by AbstractRuntime.
+
+    Attributes:
+        run_id: the run the error is about, or None when it concerns no single run.
+    """
+
+    run_id: str | None
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class RunNotFoundError(AbstractRuntimeError, KeyError):
+    """No run with this id exists in the run store (SPEC §4.3 step 1, §4.8)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Unknown run_id: {run_id}", run_id=run_id)
+
+
+class UnknownNodeError(AbstractRuntimeError, KeyError):
+    """A WorkflowSpec has no handler for ``node_id`` (SPEC §3)."""
+
+    def __init__(self, *, workflow_id: str, node_id: str, run_id: str | None = None) -> None:
+        super().__init__(f"Unknown node_id '{node_id}' in workflow '{workflow_id}'", run_id=run_id)
+        self.workflow_id = workflow_id
+        self.node_id = node_id
+
+
+class WorkflowNotRegisteredError(AbstractRuntimeError, KeyError):
+    """A workflow registry has no spec for ``workflow_id`` (SPEC §8.1)."""
+
+    def __init__(self, workflow_id: str, *, run_id: str | None = None) -> None:
+        super().__init__(f"Workflow '{workflow_id}' is not registered", run_id=run_id)
+        self.workflow_id = workflow_id
+
+
+class InvalidStepPlanError(AbstractRuntimeError, ValueError):
+    """A node handler returned a StepPlan the runtime cannot follow (SPEC §4.3 d)."""
+
+    def __init__(self, message: str, *, node_id: str, run_id: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.node_id = node_id
+
+
+class ResumeError(AbstractRuntimeError, ValueError):
+    """``Runtime.resume`` cannot be applied to the run in its current state (SPEC §4.6 step 1)."""
+
+
+class RunPausedError(ResumeError):
+    """The run is paused; ``resume_run`` must lift the pause first."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("Run is paused", run_id=run_id)
+
+
+class RunNotWaitingError(ResumeError):
+    """The run is not WAITING (or has no wait state), so there is nothing to resume."""
+
+    def __init__(self, run_id: str, *, status: str | None = None) -> None:
+        super().__init__("Run is not waiting", run_id=run_id)
+        self.status = status
+
+
+class WaitKeyMismatchError(ResumeError):
+    """The resume names a wait key other than the one the run waits on."""
+
+    def __init__(self, *, run_id: str, expected: str, got: str) -> None:
+        super().__init__(f"wait_key mismatch: expected '{expected}', got '{got}'", run_id=run_id)
+        self.expected = expected
+        self.got = got
+        self.wait_key = got
+
+
+class InvalidEventKeyError(AbstractRuntimeError, ValueError):
+    """An event scope, scope id or name cannot form a wait key (SPEC §4.11)."""
+
+    def __init__(self, message: str, *, scope: str | None = None, name: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.name = name
+
+
+class VarsPathError(AbstractRuntimeError, ValueError):
+    """A vars path that does not parse, or does not resolve against a value (SPEC §5.1)."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NotJsonSafeError(AbstractRuntimeError, TypeError):
+    """A value headed for durable storage is not JSON-safe (SPEC §2.3 JSON invariant).
+
+    Attributes:
+        path: where the offending value sits, such as ``vars.scratchpad.client``.
+        type_name: the Python type that cannot be stored.
+    """
+
+    def __init__(self, *, path: str, type_name: str, run_id: str | None = None) -> None:
+        where = f" of run {run_id}" if run_id else ""
+        super().__init__(
+            f"Value at '{path}'{where} is not JSON-safe ({type_name}); "
+            "vars, effect payloads and results must hold only dict, list, str, int, float, bool and None",
+            run_id=run_id,
+        )
+        self.path = path
+        self.type_name = type_name
+
+
+class CorruptRunError(AbstractRuntimeError, ValueError):
+    """Stored data for a run cannot be decoded into a RunState or ledger record.
+
+    Attributes:
+        location: the file path or table row the bad data came from.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, location: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.location = location
+
+
+class ConcurrencyError(AbstractRuntimeError, RuntimeError):
+    """A save was made from a stale copy of a run: another writer committed first.
+
+    Nothing was written.  Reload the run and decide again.
+
+    Attributes:
+        expected_revision: the revision the writer started from (None: the run was new to it).
+        actual_revision: the revision found in the store (None: the run does not exist).
+    """
+
+    def __init__(self, *, run_id: str, expected_revision: int | None, actual_revision: int | None) -> None:
+        super().__init__(
+            f"Run {run_id} was changed by another writer "
+            f"(expected revision {expected_revision}, found {actual_revision})",
+            run_id=run_id,
+        )
+        self.expected_revision = expected_revision
+        self.actual_revision = actual_revision
+
+
+class CapabilityError(AbstractRuntimeError, RuntimeError):
+    """A store or service lacks a capability the call needs (for example ``subscribe``)."""
+
+
+class MissingExtraError(AbstractRuntimeError, ImportError):
+    """An optional dependency is not installed; ``extra`` names the pip extra that provides it."""
+
+    def __init__(self, *, feature: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional dependency '{module}'. "
+            f"Install it with: pip install 'AbstractRuntime[{extra}]'"
+        )
+        self.feature = feature
+        self.extra = extra
+        self.module = module

@@ -1,0 +1,169 @@
+"""In-memory stores (SPEC §7.2): for tests, notebooks and short-lived hosts.
+
+``InMemoryRunStore`` stores the very object it is given (``load`` returns the live object, as the
+specification documents), keeps a revision per run for optimistic concurrency, and answers every
+query.  ``InMemoryLedgerStore`` keeps ``asdict`` snapshots taken at append time plus an index of
+completed records by idempotency key.  Both are thread-safe; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from ..core.models import RunState, RunStatus, StepRecord, StepStatus, WaitReason
+from ..errors import ConcurrencyError
+from ._query import due_until, index_row, matches, newest_first
+from .base import Checkpoint, LedgerStore, RunStore
+
+__all__ = ["InMemoryLedgerStore", "InMemoryRunStore"]
+
+
+class InMemoryRunStore(RunStore):
+    """Runs kept in a dict, by reference; implements the query and revision capabilities."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunState] = {}
+        self._revisions: dict[str, int] = {}
+        self._children: dict[str, set[str]] = {}
+        self._lock = threading.RLock()
+
+    # -- RunStore -------------------------------------------------------------------------------
+    def save(self, run: RunState) -> None:
+        """Store ``run`` itself (no copy) and bump its revision."""
+        with self._lock:
+            self._put(run)
+
+    def load(self, run_id: str) -> RunState | None:
+        """The live stored object of ``run_id``, or None."""
+        return self._runs.get(run_id)
+
+    # -- RevisionedRunStore -----------------------------------------------------------------------
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """The live object with its revision, or None."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            return None if run is None else Checkpoint(run, self._revisions[run_id])
+
+    def current_revision(self, run_id: str) -> int | None:
+        """The revision of ``run_id`` (None: unknown run)."""
+        return self._revisions.get(run_id)
+
+    def commit(
+        self,
+        run: RunState,
+        records: Sequence[StepRecord],
+        *,
+        ledger_store: LedgerStore,
+        expected_revision: int | None,
+    ) -> int:
+        """Check the revision, append ``records`` in order, then store ``run``; returns the new revision.
+
+        Raises:
+            ConcurrencyError: the stored revision differs from ``expected_revision``.
+        """
+        with self._lock:
+            actual = self._revisions.get(run.run_id)
+            if actual != expected_revision:
+                raise ConcurrencyError(
+                    run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
+                )
+            for record in records:
+                ledger_store.append(record)
+            return self._put(run)
+
+    def _put(self, run: RunState) -> int:
+        self._runs[run.run_id] = run
+        revision = self._revisions.get(run.run_id, 0) + 1
+        self._revisions[run.run_id] = revision
+        if run.parent_run_id:
+            self._children.setdefault(run.parent_run_id, set()).add(run.run_id)
+        return revision
+
+    # -- QueryableRunStore ------------------------------------------------------------------------
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        wait_reason: WaitReason | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[RunState]:
+        """Runs matching the filters, newest ``updated_at`` first, at most ``limit``."""
+        with self._lock:
+            runs = [
+                r
+                for r in self._runs.values()
+                if matches(r, status=status, wait_reason=wait_reason, workflow_id=workflow_id)
+            ]
+        return newest_first(runs)[: max(limit, 0)]
+
+    def list_due_wait_until(self, *, now_iso: str, limit: int = 100) -> builtins.list[RunState]:
+        """WAITING+UNTIL runs due at ``now_iso``, earliest deadline first (compared as datetimes)."""
+        with self._lock:
+            waiting = [r for r in self._runs.values() if r.status == RunStatus.WAITING]
+        return due_until(waiting, now_iso=now_iso, limit=limit)
+
+    def list_children(self, *, parent_run_id: str, status: RunStatus | None = None) -> builtins.list[RunState]:
+        """Child runs of ``parent_run_id`` ordered by ``created_at`` then ``run_id``."""
+        with self._lock:
+            kids = [self._runs[i] for i in self._children.get(parent_run_id, ()) if i in self._runs]
+        kids = [k for k in kids if k.parent_run_id == parent_run_id and matches(k, status=status)]
+        return sorted(kids, key=lambda r: (r.created_at, r.run_id))
+
+    def list_run_index(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow_id: str | None = None,
+        session_id: str | None = None,
+        root_only: bool = False,
+        limit: int = 100,
+    ) -> builtins.list[dict[str, Any]]:
+        """Light rows (SPEC §7.1) of the matching runs, newest ``updated_at`` first."""
+        with self._lock:
+            runs = [
+                r
+                for r in self._runs.values()
+                if matches(r, status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only)
+            ]
+        return [index_row(r) for r in newest_first(runs)[: max(limit, 0)]]
+
+
+class InMemoryLedgerStore(LedgerStore):
+    """Ledger records kept as ``asdict`` snapshots per run, with an idempotency-key index."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, builtins.list[dict[str, Any]]] = {}
+        self._completed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def append(self, record: StepRecord) -> None:
+        """Snapshot ``record`` and add it at the end of its run's ledger."""
+        data = asdict(record)
+        with self._lock:
+            self._records.setdefault(record.run_id, []).append(data)
+            key = record.idempotency_key
+            if key and record.status == StepStatus.COMPLETED:
+                self._completed.setdefault((record.run_id, key), data)
+
+    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
+        """A new list of the stored record dicts of ``run_id``, in append order."""
+        with self._lock:
+            return builtins.list(self._records.get(run_id, ()))
+
+    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The first COMPLETED record with this key (an O(1) index lookup)."""
+        return self._completed.get((run_id, idempotency_key))
+
+    def count(self, run_id: str) -> int:
+        """How many records ``run_id`` has."""
+        with self._lock:
+            return len(self._records.get(run_id, ()))
+
+    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """``{run_id: count}`` for each id."""
+        return {run_id: self.count(run_id) for run_id in run_ids}
