@@ -5,7 +5,13 @@ optional integrations are imported lazily by the modules that need them.
 """
 
 from .core.models import Effect, EffectType, RunState, RunStatus, StepPlan, WaitReason, WaitState
-from .core.policy import DefaultEffectPolicy, EffectPolicy, NoRetryPolicy, RetryPolicy, compute_idempotency_key
+from .core.policy import (
+    DefaultEffectPolicy,
+    EffectPolicy,
+    NoRetryPolicy,
+    RetryPolicy,
+    compute_idempotency_key,
+)
 from .core.runtime import Runtime
 from .core.spec import WorkflowSpec
 from .storage.base import QueryableRunStore

@@ -75,7 +75,9 @@ def test_default_limits_dict() -> None:
 
 
 def test_fields_are_copied_to_limits() -> None:
-    config = RuntimeConfig(max_iterations=7, warn_iterations_pct=60, warn_tokens_pct=90, max_history_messages=20)
+    config = RuntimeConfig(
+        max_iterations=7, warn_iterations_pct=60, warn_tokens_pct=90, max_history_messages=20
+    )
     limits = config.to_limits_dict()
     assert limits["max_iterations"] == 7
     assert limits["warn_iterations_pct"] == 60
@@ -94,7 +96,10 @@ def test_max_tokens_fallback_chain() -> None:
 def test_max_output_tokens_fallback() -> None:
     caps = {"max_output_tokens": 2048}
     assert RuntimeConfig(model_capabilities=caps).to_limits_dict()["max_output_tokens"] == 2048
-    assert RuntimeConfig(max_output_tokens=512, model_capabilities=caps).to_limits_dict()["max_output_tokens"] == 512
+    assert (
+        RuntimeConfig(max_output_tokens=512, model_capabilities=caps).to_limits_dict()["max_output_tokens"]
+        == 512
+    )
     assert RuntimeConfig().to_limits_dict()["max_output_tokens"] is None
 
 
@@ -114,7 +119,9 @@ def test_max_input_tokens_clamp(max_tokens: int, max_output: int, max_input: int
 
 
 def test_clamp_uses_resolved_capability_values() -> None:
-    config = RuntimeConfig(max_input_tokens=100_000, model_capabilities={"max_tokens": 8192, "max_output_tokens": 2048})
+    config = RuntimeConfig(
+        max_input_tokens=100_000, model_capabilities={"max_tokens": 8192, "max_output_tokens": 2048}
+    )
     assert config.to_limits_dict()["max_input_tokens"] == 8192 - 2048 - 256
 
 
@@ -129,7 +136,9 @@ def test_no_clamp_without_known_output_budget() -> None:
 
 
 def test_no_clamp_when_capability_values_are_not_ints() -> None:
-    config = RuntimeConfig(max_input_tokens=100_000, model_capabilities={"max_tokens": "8192", "max_output_tokens": 10})
+    config = RuntimeConfig(
+        max_input_tokens=100_000, model_capabilities={"max_tokens": "8192", "max_output_tokens": 10}
+    )
     limits = config.to_limits_dict()
     assert limits["max_tokens"] == "8192"
     assert limits["max_input_tokens"] == 100_000

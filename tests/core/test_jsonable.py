@@ -222,7 +222,9 @@ def test_very_deep_structures_do_not_overflow() -> None:
 
 def test_typical_vars_check_is_fast() -> None:
     vars_: dict[str, Any] = {
-        "context": {"messages": [{"role": "user", "content": "x" * 100, "metadata": {"i": i}} for i in range(2_000)]},
+        "context": {
+            "messages": [{"role": "user", "content": "x" * 100, "metadata": {"i": i}} for i in range(2_000)]
+        },
         "scratchpad": {f"k{i}": i for i in range(5_000)},
     }
     start = time.perf_counter()
@@ -243,11 +245,7 @@ def test_ensure_json_safe() -> None:
 
 
 _JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),
     max_leaves=40,
 )

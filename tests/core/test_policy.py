@@ -27,7 +27,7 @@ def _expected_key(run_id: str, node_id: str, effect_type: str, payload: Any) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _tool_effect(calls: list[dict[str, Any]], **extra: Any) -> Effect:
+def _tool_effect(calls: list[Any], **extra: Any) -> Effect:
     return Effect(type=EffectType.TOOL_CALLS, payload={"tool_calls": calls, **extra})
 
 
@@ -50,7 +50,9 @@ def test_default_policy_overrides_by_type_value() -> None:
     assert policy.max_attempts(Effect(type=EffectType.TOOL_CALLS)) == 2
 
 
-@pytest.mark.parametrize(("attempt", "expected"), [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (50, 60.0)])
+@pytest.mark.parametrize(
+    ("attempt", "expected"), [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (50, 60.0)]
+)
 def test_default_backoff(attempt: int, expected: float) -> None:
     policy = DefaultEffectPolicy()
     assert policy.backoff_seconds(effect=Effect(type=EffectType.LLM_CALL), attempt=attempt) == expected
@@ -89,7 +91,7 @@ def test_retry_policy_arguments() -> None:
     assert policy.backoff_seconds(effect=effect, attempt=3) == 5.0
     assert policy.effect_max_attempts == {"llm_call": 4, "tool_calls": 1}
     with pytest.raises(TypeError):
-        RetryPolicy(4)  # type: ignore[misc]
+        RetryPolicy(4)  # type: ignore[call-arg]
 
 
 def test_no_retry_policy() -> None:
@@ -130,8 +132,9 @@ def test_key_uses_ascii_escaping() -> None:
     body = {"effect_payload": {"prompt": "é"}, "effect_type": "llm_call", "node_id": "n", "run_id": "r"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     assert "\\u00e9" in text
-    assert compute_idempotency_key(run_id="r", node_id="n", effect=effect) == (
-        hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert (
+        compute_idempotency_key(run_id="r", node_id="n", effect=effect)
+        == (hashlib.sha256(text.encode()).hexdigest()[:32])
     )
 
 
@@ -182,7 +185,9 @@ def test_non_tool_payloads_are_not_canonicalised() -> None:
 def test_payload_is_not_mutated() -> None:
     calls = [{"name": " t ", "arguments": '{"x": 1}', "call_id": "c1"}]
     payload = {"tool_calls": calls, "allowed_tools": ["b", "a", "b"]}
-    compute_idempotency_key(run_id="r", node_id="n", effect=Effect(type=EffectType.TOOL_CALLS, payload=payload))
+    compute_idempotency_key(
+        run_id="r", node_id="n", effect=Effect(type=EffectType.TOOL_CALLS, payload=payload)
+    )
     assert payload == {
         "tool_calls": [{"name": " t ", "arguments": '{"x": 1}', "call_id": "c1"}],
         "allowed_tools": ["b", "a", "b"],
@@ -194,7 +199,15 @@ def test_tool_calls_keys_ignore_call_ids() -> None:
         [{"name": "search", "arguments": {"q": "x"}, "call_id": "a1", "id": "a2", "runtime_call_id": "rt1"}]
     )
     second = _tool_effect(
-        [{"name": "search", "arguments": {"q": "x"}, "call_id": "b1", "model_call_id": "m", "idempotency_key": "k"}]
+        [
+            {
+                "name": "search",
+                "arguments": {"q": "x"},
+                "call_id": "b1",
+                "model_call_id": "m",
+                "idempotency_key": "k",
+            }
+        ]
     )
     key1 = compute_idempotency_key(run_id="r", node_id="n", effect=first)
     key2 = compute_idempotency_key(run_id="r", node_id="n", effect=second)
@@ -223,7 +236,12 @@ def test_tool_calls_key_canonicalisation_formula() -> None:
             {"name": "bad", "arguments": {}},
             {"name": "list", "arguments": {}},
             {"name": "n", "arguments": {}, "extra": True},
-            {"type": "function", "name": "", "arguments": {}, "function": {"name": "f", "arguments": {"a": 1}}},
+            {
+                "type": "function",
+                "name": "",
+                "arguments": {},
+                "function": {"name": "f", "arguments": {"a": 1}},
+            },
             "not-a-dict",
         ],
         "allowed_tools": ["list", "read"],

@@ -157,7 +157,7 @@ def test_parse_vars_path_rejects_non_string() -> None:
 
 
 _KEY = st.text(
-    alphabet=st.characters(blacklist_characters=".[]/~", blacklist_categories=("Cs",)),
+    alphabet=st.characters(exclude_characters=".[]/~", exclude_categories=["Cs"]),
     min_size=1,
     max_size=8,
 ).filter(lambda s: s == s.strip())

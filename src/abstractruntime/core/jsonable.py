@@ -153,10 +153,6 @@ def _scalar_problem(value: Any) -> str | None:
     return type(value).__name__
 
 
-def _child_path(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 def find_non_json_safe(value: Any, path: str = "") -> tuple[str, str] | None:
     """The first value inside ``value`` that is not JSON-safe, or None when all of it is (SPEC §2.3).
 
@@ -178,50 +174,71 @@ def find_non_json_safe(value: Any, path: str = "") -> tuple[str, str] | None:
     if not isinstance(value, (dict, list)):
         problem = _scalar_problem(value)
         return None if problem is None else (path, problem)
-    # Stack items are (container, path, leaving): leaving=True marks the end of a container's subtree,
+    # Stack items are (container, link, leaving).  ``leaving`` marks the end of a container's subtree,
     # so ``active`` holds exactly the containers on the current path (a re-entry there is a cycle).
-    stack: list[tuple[Any, str, bool]] = [(value, path, False)]
+    # Paths are kept as parent links and rendered only for a report, so deep values cost O(n), not O(n²).
+    stack: list[_StackItem] = [(value, None, False)]
     active: set[int] = set()
     while stack:
-        node, node_path, leaving = stack.pop()
+        node, link, leaving = stack.pop()
         if leaving:
             active.discard(id(node))
             continue
         if id(node) in active:
-            return node_path, f"{type(node).__name__} (cycle)"
+            return _render(path, link), f"{type(node).__name__} (cycle)"
         active.add(id(node))
-        stack.append((node, node_path, True))
-        found = _scan_container(node, node_path, stack)
+        stack.append((node, link, True))
+        found = _scan_container(node, link, stack)
         if found is not None:
-            return found
+            problem_link, type_name = found
+            return _render(path, problem_link), type_name
     return None
 
 
-def _scan_container(node: Any, node_path: str, stack: list[tuple[Any, str, bool]]) -> tuple[str, str] | None:
+# A path link is (parent link or None, dict key or list index); None is the root.
+_Link = tuple[Any, str | int]
+_StackItem = tuple[Any, "_Link | None", bool]
+
+
+def _render(root: str, link: _Link | None) -> str:
+    parts: list[str | int] = []
+    while link is not None:
+        link, step = link
+        parts.append(step)
+    out = [root]
+    for step in reversed(parts):
+        if isinstance(step, int):
+            out.append(f"[{step}]")
+        else:
+            out.append(f".{step}" if root or len(out) > 1 else step)
+    return "".join(out)
+
+
+def _scan_container(node: Any, link: _Link | None, stack: list[_StackItem]) -> tuple[_Link, str] | None:
     """Check the scalar children of ``node`` and push its container children (in reverse, for order)."""
-    pending: list[tuple[Any, str, bool]] = []
+    pending: list[_StackItem] = []
     if isinstance(node, dict):
         for key, child in node.items():
             if type(key) is not str and not isinstance(key, str):
-                return _child_path(node_path, _safe_str(key)), f"{type(key).__name__} (dict key)"
+                return (link, _safe_str(key)), f"{type(key).__name__} (dict key)"
             if type(child) in _FAST_SAFE_TYPES:
                 continue
             if isinstance(child, (dict, list)):
-                pending.append((child, _child_path(node_path, key), False))
+                pending.append((child, (link, key), False))
                 continue
             problem = _scalar_problem(child)
             if problem is not None:
-                return _child_path(node_path, key), problem
+                return (link, key), problem
     else:
         for index, child in enumerate(node):
             if type(child) in _FAST_SAFE_TYPES:
                 continue
             if isinstance(child, (dict, list)):
-                pending.append((child, f"{node_path}[{index}]", False))
+                pending.append((child, (link, index), False))
                 continue
             problem = _scalar_problem(child)
             if problem is not None:
-                return f"{node_path}[{index}]", problem
+                return (link, index), problem
     stack.extend(reversed(pending))
     return None
 

@@ -86,9 +86,14 @@ class Runtime:
         register_builtin_handlers(self._handlers, self)
         self._handlers.update(effect_handlers)
         executor = EffectExecutor(
-            access=self._access, registry=self._handlers, policy=lambda: self._effect_policy, clock=self._clock
+            access=self._access,
+            registry=self._handlers,
+            policy=lambda: self._effect_policy,
+            clock=self._clock,
         )
-        self._loop = StepLoop(access=self._access, executor=executor, clock=self._clock, context=lambda: self._context)
+        self._loop = StepLoop(
+            access=self._access, executor=executor, clock=self._clock, context=lambda: self._context
+        )
         self._resumer = Resumer(
             access=self._access, loop=self._loop, clock=self._clock, tool_executor=lambda: self._tool_executor
         )

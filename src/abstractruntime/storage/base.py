@@ -162,7 +162,9 @@ class QueryableRunStore(Protocol):
         """WAITING runs with an UNTIL wait due at ``now_iso`` (UTC ISO-8601), earliest ``until`` first."""
         ...
 
-    def list_children(self, *, parent_run_id: str, status: RunStatus | None = None) -> builtins.list[RunState]:
+    def list_children(
+        self, *, parent_run_id: str, status: RunStatus | None = None
+    ) -> builtins.list[RunState]:
         """Runs whose ``parent_run_id`` is the given id, optionally with one status."""
         ...
 

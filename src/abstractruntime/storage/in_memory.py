@@ -107,7 +107,9 @@ class InMemoryRunStore(RunStore):
             waiting = [r for r in self._runs.values() if r.status == RunStatus.WAITING]
         return due_until(waiting, now_iso=now_iso, limit=limit)
 
-    def list_children(self, *, parent_run_id: str, status: RunStatus | None = None) -> builtins.list[RunState]:
+    def list_children(
+        self, *, parent_run_id: str, status: RunStatus | None = None
+    ) -> builtins.list[RunState]:
         """Child runs of ``parent_run_id`` ordered by ``created_at`` then ``run_id``."""
         with self._lock:
             kids = [self._runs[i] for i in self._children.get(parent_run_id, ()) if i in self._runs]
@@ -128,7 +130,9 @@ class InMemoryRunStore(RunStore):
             runs = [
                 r
                 for r in self._runs.values()
-                if matches(r, status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only)
+                if matches(
+                    r, status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only
+                )
             ]
         return [index_row(r) for r in newest_first(runs)[: max(limit, 0)]]
 

@@ -54,7 +54,7 @@ class ObservableLedgerStore(LedgerStore):
         for callback in targets:
             try:
                 callback(data)
-            except Exception:  # a subscriber must never break the run
+            except Exception:  # noqa: BLE001 - a subscriber must never break the run
                 _log.exception("ledger subscriber failed for run %s", record.run_id)
 
     def subscribe(self, callback: Subscriber, *, run_id: str | None = None) -> Callable[[], None]:

@@ -1,4 +1,4 @@
-"""Built-in effect handlers, one module per family (SPEC §4.9–§4.11).
+"""Built-in effect handlers, one module per family (SPEC §4.9 to §4.11).
 
 :func:`register_builtin_handlers` fills an :class:`EffectRegistry` with the kernel's own handlers.
 LLM_CALL, TOOL_CALLS, MODEL_RESIDENCY and the MEMORY_* effects have no built-in handler here: a run
@@ -31,4 +31,6 @@ def register_builtin_handlers(registry: EffectRegistry, kernel: Kernel) -> None:
     registry.register(EffectType.WAIT_UNTIL, make_wait_until_handler(kernel.now), durable_intent=False)
     registry.register(EffectType.VARS_QUERY, make_vars_query_handler(kernel), durable_intent=False)
     registry.register(EffectType.EMIT_EVENT, make_emit_event_handler(kernel), durable_intent=True)
-    registry.register(EffectType.START_SUBWORKFLOW, make_start_subworkflow_handler(kernel), durable_intent=True)
+    registry.register(
+        EffectType.START_SUBWORKFLOW, make_start_subworkflow_handler(kernel), durable_intent=True
+    )

@@ -29,10 +29,19 @@ _MAX_LISTED_LISTENERS = 15
 
 
 def event_envelope(
-    *, event_id: str | None, name: str, scope: str, session_id: str | None, payload: Any, emitted_at: str,
+    *,
+    event_id: str | None,
+    name: str,
+    scope: str,
+    session_id: str | None,
+    payload: Any,
+    emitted_at: str,
     emitter: dict[str, Any],
 ) -> dict[str, Any]:
-    """The value delivered at a listener's ``result_key`` (a non-dict payload ``v`` becomes ``{"value": v}``)."""
+    """The value delivered at a listener's ``result_key``.
+
+    A non-dict ``payload`` ``v`` becomes ``{"value": v}`` (None becomes ``{}``).
+    """
     body = payload if isinstance(payload, dict) else ({} if payload is None else {"value": payload})
     return {
         "event_id": event_id,
@@ -86,21 +95,33 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
         if not isinstance(store, QueryableRunStore):
             return EffectOutcome.failed("emit_event requires a QueryableRunStore to find listeners")
         wildcard = wildcard_event_wait_key(scope=scope, scope_id=scope_id)
-        candidates = store.list_runs(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=_CANDIDATE_LIMIT)
+        candidates = store.list_runs(
+            status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=_CANDIDATE_LIMIT
+        )
         listeners = [
-            c for c in candidates
+            c
+            for c in candidates
             if c.waiting is not None and c.waiting.wait_key in (wait_key, wildcard) and not _is_paused(c)
         ]
         report: dict[str, Any] = {
-            "wait_key": wait_key, "name": str(name), "scope": scope, "delivered": 0, "delivered_to": [], "resumed": [],
+            "wait_key": wait_key,
+            "name": str(name),
+            "scope": scope,
+            "delivered": 0,
+            "delivered_to": [],
+            "resumed": [],
         }
         if not listeners:
             prefix = f"evt:session:{session_id}:"
-            seen = sorted({
-                c.waiting.wait_key[len(prefix):]
-                for c in candidates
-                if c.waiting is not None and isinstance(c.waiting.wait_key, str) and c.waiting.wait_key.startswith(prefix)
-            })
+            seen = sorted(
+                {
+                    c.waiting.wait_key[len(prefix) :]
+                    for c in candidates
+                    if c.waiting is not None
+                    and isinstance(c.waiting.wait_key, str)
+                    and c.waiting.wait_key.startswith(prefix)
+                }
+            )
             report["available_listeners_in_session"] = seen[:_MAX_LISTED_LISTENERS]
             return EffectOutcome.completed(report)
         registry = kernel.workflow_registry
@@ -117,25 +138,33 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
         )
         max_steps = int(payload.get("max_steps") or 0)
         for listener in listeners:
-            _deliver(kernel, registry, listener, envelope, max_steps, report)
+            _deliver(kernel, registry, listener, envelope=envelope, max_steps=max_steps, report=report)
         return EffectOutcome.completed(report)
 
     return emit_event
 
 
 def _deliver(
-    kernel: Kernel, registry: Any, listener: RunState, envelope: dict[str, Any], max_steps: int,
+    kernel: Kernel,
+    registry: Any,
+    listener: RunState,
+    *,
+    envelope: dict[str, Any],
+    max_steps: int,
     report: dict[str, Any],
 ) -> None:
     spec = registry.get(listener.workflow_id)
     if spec is None:
-        report["resumed"].append({"run_id": listener.run_id, "status": "skipped", "error": "workflow_not_registered"})
+        report["resumed"].append(
+            {"run_id": listener.run_id, "status": "skipped", "error": "workflow_not_registered"}
+        )
         return
     try:
         key = listener.waiting.wait_key if listener.waiting is not None else None
-        state = kernel.resume(workflow=spec, run_id=listener.run_id, wait_key=key, payload=envelope,
-                              max_steps=max_steps)
-    except Exception as exc:  # one listener's failure is reported, never raised into the emitter
+        state = kernel.resume(
+            workflow=spec, run_id=listener.run_id, wait_key=key, payload=envelope, max_steps=max_steps
+        )
+    except Exception as exc:  # noqa: BLE001 - one listener's failure is reported, never raised into the emitter
         _log.warning("event delivery to run %s failed: %s", listener.run_id, exc)
         report["resumed"].append({"run_id": listener.run_id, "status": "error", "error": str(exc)})
         return

@@ -32,7 +32,9 @@ class EffectRegistry:
     def __init__(self) -> None:
         self._entries: dict[EffectType, RegisteredHandler] = {}
 
-    def register(self, effect_type: EffectType | str, handler: EffectHandler, *, durable_intent: bool = True) -> None:
+    def register(
+        self, effect_type: EffectType | str, handler: EffectHandler, *, durable_intent: bool = True
+    ) -> None:
         """Register ``handler`` for ``effect_type``, replacing any earlier one.
 
         Args:

@@ -19,7 +19,12 @@ from .kernel import Kernel
 
 __all__ = ["WORKSPACE_KEYS", "make_start_subworkflow_handler"]
 
-WORKSPACE_KEYS = ("workspace_root", "workspace_access_mode", "workspace_allowed_paths", "workspace_ignored_paths")
+WORKSPACE_KEYS = (
+    "workspace_root",
+    "workspace_access_mode",
+    "workspace_allowed_paths",
+    "workspace_ignored_paths",
+)
 _SYNC_MAX_STEPS = 100
 
 
@@ -55,7 +60,10 @@ class _Call:
         if self.wrap:
             return EffectOutcome.completed(
                 subworkflow_tool_result(
-                    output=None, sub_run_id=sub_run_id, tool_name=self.tool_name, call_id=self.call_id,
+                    output=None,
+                    sub_run_id=sub_run_id,
+                    tool_name=self.tool_name,
+                    call_id=self.call_id,
                     failed_error=message,
                 )
             )
@@ -65,7 +73,10 @@ class _Call:
         if self.wrap:
             return EffectOutcome.completed(
                 subworkflow_tool_result(
-                    output=child.output, sub_run_id=child.run_id, tool_name=self.tool_name, call_id=self.call_id
+                    output=child.output,
+                    sub_run_id=child.run_id,
+                    tool_name=self.tool_name,
+                    call_id=self.call_id,
                 )
             )
         result: dict[str, Any] = {"sub_run_id": child.run_id, "output": child.output}
@@ -73,7 +84,9 @@ class _Call:
             result["node_traces"] = traces
         return EffectOutcome.completed(result)
 
-    def wait_for(self, child_id: str, *, is_async: bool, sub_waiting: dict[str, Any] | None = None) -> EffectOutcome:
+    def wait_for(
+        self, child_id: str, *, is_async: bool, sub_waiting: dict[str, Any] | None = None
+    ) -> EffectOutcome:
         details: dict[str, Any] = {
             "sub_run_id": child_id,
             "sub_workflow_id": self.workflow_id,
@@ -83,7 +96,9 @@ class _Call:
         if sub_waiting is not None:
             details["sub_waiting"] = sub_waiting
         if self.wrap:
-            details.update({"wrap_as_tool_result": True, "tool_name": self.tool_name, "call_id": self.call_id})
+            details.update(
+                {"wrap_as_tool_result": True, "tool_name": self.tool_name, "call_id": self.call_id}
+            )
         wait = WaitState(
             reason=WaitReason.SUBWORKFLOW,
             wait_key=f"subworkflow:{child_id}",
@@ -126,7 +141,7 @@ def make_start_subworkflow_handler(kernel: Kernel) -> Callable[[RunState, Effect
             return EffectOutcome.completed({"sub_run_id": child_id, "async": True})
         try:
             child = kernel.tick(workflow=spec, run_id=child_id, max_steps=_SYNC_MAX_STEPS)
-        except Exception as exc:  # reported as the effect's failure, as documented
+        except Exception as exc:  # noqa: BLE001 - reported as the effect's failure, as documented
             return call.fail(f"Subworkflow '{call.workflow_id}' failed: {exc}", sub_run_id=child_id)
         if child.status == RunStatus.COMPLETED:
             traces = _node_traces(child) if call.include_traces else None
@@ -134,9 +149,14 @@ def make_start_subworkflow_handler(kernel: Kernel) -> Callable[[RunState, Effect
         if child.status == RunStatus.FAILED:
             return call.fail(child.error or "Subworkflow failed", sub_run_id=child_id)
         if child.status == RunStatus.WAITING and child.waiting is not None:
-            sub_waiting = {"reason": WaitReason(child.waiting.reason).value, "wait_key": child.waiting.wait_key}
+            sub_waiting = {
+                "reason": WaitReason(child.waiting.reason).value,
+                "wait_key": child.waiting.wait_key,
+            }
             return call.wait_for(child_id, is_async=False, sub_waiting=sub_waiting)
-        return call.fail(f"Unexpected subworkflow status: {RunStatus(child.status).value}", sub_run_id=child_id)
+        return call.fail(
+            f"Unexpected subworkflow status: {RunStatus(child.status).value}", sub_run_id=child_id
+        )
 
     return start_subworkflow
 

@@ -35,7 +35,10 @@ def make_vars_query_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
     def vars_query(run: RunState, effect: Effect, default_next_node: str | None) -> EffectOutcome:
         payload = effect.payload if isinstance(effect.payload, dict) else {}
         path = str(payload.get("path") or payload.get("var_path") or "scratchpad")
-        call = {"call_id": str(payload.get("call_id") or "vars"), "name": str(payload.get("tool_name") or "inspect_vars")}
+        call = {
+            "call_id": str(payload.get("call_id") or "vars"),
+            "name": str(payload.get("tool_name") or "inspect_vars"),
+        }
         target = run
         target_id = payload.get("target_run_id")
         if target_id and target_id != run.run_id:
@@ -61,5 +64,11 @@ def make_vars_query_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
 
 
 def _result(call: dict[str, str], *, success: bool, output: Any, error: str | None) -> EffectOutcome:
-    entry = {"call_id": call["call_id"], "name": call["name"], "success": success, "output": output, "error": error}
+    entry = {
+        "call_id": call["call_id"],
+        "name": call["name"],
+        "success": success,
+        "output": output,
+        "error": error,
+    }
     return EffectOutcome.completed({"mode": "executed", "results": [entry]})

@@ -60,7 +60,9 @@ def wait_event(run: RunState, effect: Effect, default_next_node: str | None) -> 
     return EffectOutcome.waiting(wait)
 
 
-def make_wait_until_handler(now: Callable[[], datetime]) -> Callable[[RunState, Effect, str | None], EffectOutcome]:
+def make_wait_until_handler(
+    now: Callable[[], datetime],
+) -> Callable[[RunState, Effect, str | None], EffectOutcome]:
     """A WAIT_UNTIL handler reading the time from ``now`` (the runtime clock).
 
     Payload: ``until`` (ISO-8601, required), ``resume_to_node``.  A deadline already reached completes

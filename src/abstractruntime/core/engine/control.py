@@ -68,9 +68,9 @@ class RunControl:
             run = work.run
             if run.is_terminal or is_paused(run):
                 return None
-            if run.status == RunStatus.WAITING and run.waiting is not None:
-                if run.waiting.reason == WaitReason.USER and not _is_pause_wait(run):
-                    return None
+            waiting_on_user = run.waiting is not None and run.waiting.reason == WaitReason.USER
+            if run.status == RunStatus.WAITING and waiting_on_user and not _is_pause_wait(run):
+                return None
             control = _control(run)
             control["paused"] = True
             control["paused_at"] = now

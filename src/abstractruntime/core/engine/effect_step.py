@@ -112,7 +112,12 @@ class EffectExecutor:
         last_error = ""
         for attempt in range(1, max_attempts + 1):
             record = StepRecord.start(
-                run=run, node_id=plan.node_id, effect=effect, attempt=attempt, idempotency_key=key, now=self._now()
+                run=run,
+                node_id=plan.node_id,
+                effect=effect,
+                attempt=attempt,
+                idempotency_key=key,
+                now=self._now(),
             )
             if durable_intent:
                 self._access.append(record.snapshot())
@@ -143,7 +148,7 @@ class EffectExecutor:
             return EffectOutcome.failed(f"No effect handler registered for {EffectType(effect.type).value}")
         try:
             return call_effect_handler(registered.handler, registered.arity, run, effect, default_next_node)
-        except Exception as exc:  # a handler failure is an effect failure, never a crash of tick
+        except Exception as exc:  # noqa: BLE001 - a handler failure is an effect failure, never a crash of tick
             _log.debug("effect handler for %s raised in run %s", effect.type, run.run_id, exc_info=True)
             return EffectOutcome.failed(f"Effect handler raised exception: {exc}")
 

@@ -66,13 +66,22 @@ def check_limits(run: RunState) -> list[LimitWarning]:
     limits = _limits(run)
     warnings: list[LimitWarning] = []
     checks = [
-        ("iterations", _int(limits.get("current_iteration"), 0),
-         _int(limits.get("max_iterations"), DEFAULT_MAX_ITERATIONS), _int(limits.get("warn_iterations_pct"), 80)),
+        (
+            "iterations",
+            _int(limits.get("current_iteration"), 0),
+            _int(limits.get("max_iterations"), DEFAULT_MAX_ITERATIONS),
+            _int(limits.get("warn_iterations_pct"), 80),
+        ),
     ]
     used = _int(limits.get("estimated_tokens_used"), 0)
     if used > 0:
         checks.append(
-            ("tokens", used, _int(limits.get("max_tokens"), DEFAULT_MAX_TOKENS), _int(limits.get("warn_tokens_pct"), 80))
+            (
+                "tokens",
+                used,
+                _int(limits.get("max_tokens"), DEFAULT_MAX_TOKENS),
+                _int(limits.get("warn_tokens_pct"), 80),
+            )
         )
     for limit_type, current, maximum, warn_pct in checks:
         if maximum <= 0:

@@ -39,7 +39,12 @@ class StepLoop:
     """
 
     def __init__(
-        self, *, access: StoreAccess, executor: EffectExecutor, clock: Clock, context: Callable[[], RunContext]
+        self,
+        *,
+        access: StoreAccess,
+        executor: EffectExecutor,
+        clock: Clock,
+        context: Callable[[], RunContext],
     ) -> None:
         self._access = access
         self._executor = executor
@@ -166,7 +171,9 @@ class StepLoop:
         ]
         return self._commit_final(work, records, precheck=True)
 
-    def _commit_final(self, work: WorkingRun, records: list[StepRecord], *, precheck: bool = False) -> RunState:
+    def _commit_final(
+        self, work: WorkingRun, records: list[StepRecord], *, precheck: bool = False
+    ) -> RunState:
         persisted = self._access.commit_unless_interrupted(work, records, precheck=precheck)
         return persisted if persisted is not None else work.run
 

@@ -12,7 +12,12 @@ __all__ = ["completion_record", "resume_record", "status_record", "resume_comple
 
 
 def _record(
-    run: RunState, *, node_id: str, now: str, effect: dict[str, Any] | None, result: dict[str, Any],
+    run: RunState,
+    *,
+    node_id: str,
+    now: str,
+    effect: dict[str, Any] | None,
+    result: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> StepRecord:
     return StepRecord(
@@ -32,8 +37,9 @@ def _record(
 
 def completion_record(run: RunState, *, node_id: str, output: Any, now: str) -> StepRecord:
     """``{completed: True, output}``: a node finished the run with ``complete_output``."""
-    return _record(run, node_id=node_id, now=now, effect=None,
-                   result={"completed": True, "output": to_jsonable(output)})
+    return _record(
+        run, node_id=node_id, now=now, effect=None, result={"completed": True, "output": to_jsonable(output)}
+    )
 
 
 def resume_completion_record(
@@ -66,5 +72,11 @@ def status_record(run: RunState, *, node_id: str, status: str, now: str) -> Step
         "result_key": None,
     }
     result = {"emitted": True, "name": "abstract.status", "payload": {"text": status}}
-    return _record(run, node_id=node_id, now=now, effect=effect, result=result,
-                   idempotency_key=f"system:terminal_status:{status}")
+    return _record(
+        run,
+        node_id=node_id,
+        now=now,
+        effect=effect,
+        result=result,
+        idempotency_key=f"system:terminal_status:{status}",
+    )

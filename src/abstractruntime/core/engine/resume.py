@@ -20,8 +20,8 @@ from ..vars import set_vars_path
 from .loop import StepLoop
 from .records import resume_completion_record, resume_record, status_record
 from .resume_payload import shape_resume_payload
-from .tool_calls import pop_pending_tool_calls
 from .store_access import StoreAccess, WorkingRun, is_paused
+from .tool_calls import pop_pending_tool_calls
 
 __all__ = ["Resumer"]
 

@@ -44,19 +44,33 @@ def subworkflow_tool_result(
     success = failed_error is None and not (isinstance(output, dict) and output.get("success") is False)
     error = None
     if not success:
-        error = failed_error or (output.get("error") if isinstance(output, dict) else None) or "Subworkflow failed"
+        error = (
+            failed_error
+            or (output.get("error") if isinstance(output, dict) else None)
+            or "Subworkflow failed"
+        )
     tool_output: dict[str, Any] = {"rendered": answer_text, "answer": answer, "sub_run_id": sub_run_id}
     report = output.get("report") if isinstance(output, dict) else None
     if isinstance(report, str) and len(report) <= _MAX_REPORT_CHARS:
         tool_output["report"] = report
-    result = {"call_id": call_id, "name": tool_name, "success": success, "output": tool_output, "error": error}
+    result = {
+        "call_id": call_id,
+        "name": tool_name,
+        "success": success,
+        "output": tool_output,
+        "error": error,
+    }
     return {"mode": "executed", "results": [result]}
 
 
 def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -> Any:
     """The value stored at ``wait.result_key`` for a resume with ``payload``."""
     details = wait.details if isinstance(wait.details, dict) else {}
-    if wait.reason == WaitReason.SUBWORKFLOW and details.get("wrap_as_tool_result") and not is_tool_shaped(payload):
+    if (
+        wait.reason == WaitReason.SUBWORKFLOW
+        and details.get("wrap_as_tool_result")
+        and not is_tool_shaped(payload)
+    ):
         body = payload if isinstance(payload, dict) else {"output": payload}
         return subworkflow_tool_result(
             output=body.get("output"),
@@ -93,7 +107,7 @@ def _approval_results(calls: list[Any], payload: dict[str, Any], executor: Any) 
         if outcome.get("mode", "executed") != "executed":
             raise ValueError(f"executor returned mode {outcome.get('mode')!r}")
         return outcome
-    except Exception as exc:  # reported to the workflow as failed tool results
+    except Exception as exc:  # noqa: BLE001 - reported to the workflow as failed tool results
         message = f"Tool execution failed: {exc}"
         return {"mode": "executed", "results": [_call_error(c, message) for c in dict_calls]}
 

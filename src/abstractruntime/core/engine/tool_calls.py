@@ -65,7 +65,9 @@ def record_tool_call_warnings(run: RunState, payload: dict[str, Any], *, node_id
     counts = Counter(i for i in (_explicit_id(c) for c in calls) if i is not None)
     duplicated = sorted(i for i, n in counts.items() if n > 1)
     if duplicated:
-        warnings.append(f"#WARN: TOOL_CALLS duplicate call_id at node '{node_id}' (ids={','.join(duplicated)})")
+        warnings.append(
+            f"#WARN: TOOL_CALLS duplicate call_id at node '{node_id}' (ids={','.join(duplicated)})"
+        )
     if not warnings:
         return
     existing = run.vars.get("_flow_warnings")

@@ -37,7 +37,11 @@ def record_node_trace(
         "status": status,
         "idempotency_key": idempotency_key,
         "reused_prior_result": reused,
-        "effect": {"type": EffectType(effect.type).value, "payload": effect.payload, "result_key": effect.result_key},
+        "effect": {
+            "type": EffectType(effect.type).value,
+            "payload": effect.payload,
+            "result_key": effect.result_key,
+        },
     }
     if duration_ms is not None:
         entry["duration_ms"] = duration_ms

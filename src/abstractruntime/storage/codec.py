@@ -1,0 +1,80 @@
+"""JSON encoding shared by the durable backends: one place that checks the JSON invariant.
+
+Encoding tries ``json.dumps`` first (one fast pass in the common case) and, only when it fails,
+walks the value to name the offending path in a :class:`~abstractruntime.errors.NotJsonSafeError`.
+Decoding turns unreadable data into :class:`~abstractruntime.errors.CorruptRunError` naming the run
+and where the data came from.  Backends encode *before* they write anything, so a value that cannot
+be stored never leaves a half-written step behind.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..core.jsonable import find_non_json_safe
+from ..core.models import RunState, StepRecord
+from ..errors import CorruptRunError, NotJsonSafeError
+
+__all__ = ["decode_json", "decode_run", "encode_json", "encode_record", "encode_run"]
+
+
+def encode_json(value: Any, *, path: str, run_id: str | None = None, indent: int | None = None) -> str:
+    """Compact (or indented) JSON text of ``value`` with non-ASCII kept as is.
+
+    Raises:
+        NotJsonSafeError (TypeError): ``value`` holds something JSON cannot represent; ``path``
+            prefixes the reported location (for example ``run`` or ``ledger``).
+    """
+    try:
+        separators = (",", ":") if indent is None else None
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators)
+    except (TypeError, ValueError) as exc:
+        found = find_non_json_safe(value, path)
+        where, type_name = found if found is not None else (path, type(exc).__name__)
+        raise NotJsonSafeError(path=where, type_name=type_name, run_id=run_id) from exc
+
+
+def encode_run(run: RunState, *, indent: int | None = None) -> str:
+    """The persisted JSON text of ``run`` (the 13-key object of SPEC §2.3).
+
+    Raises:
+        NotJsonSafeError: ``vars``, ``output`` or the wait details are not JSON-safe.
+    """
+    return encode_json(run.to_dict(), path="run", run_id=run.run_id, indent=indent)
+
+
+def encode_record(record: StepRecord) -> str:
+    """One ledger line: compact JSON of ``asdict(record)``.
+
+    Raises:
+        NotJsonSafeError: the effect payload or result is not JSON-safe.
+    """
+    return encode_json(record.to_dict(), path="ledger", run_id=record.run_id)
+
+
+def decode_json(text: str | bytes, *, run_id: str | None, location: str) -> Any:
+    """Parse JSON text read from ``location``.
+
+    Raises:
+        CorruptRunError (ValueError): the text is not valid JSON.
+    """
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRunError(
+            f"unreadable JSON at {location}: {exc}", run_id=run_id, location=location
+        ) from exc
+
+
+def decode_run(text: str | bytes, *, run_id: str | None, location: str) -> RunState:
+    """Rebuild a RunState from JSON text read from ``location``.
+
+    Raises:
+        CorruptRunError (ValueError): the text is not JSON or not a valid run object.
+    """
+    data = decode_json(text, run_id=run_id, location=location)
+    try:
+        return RunState.from_dict(data)
+    except CorruptRunError as exc:
+        raise CorruptRunError(f"{exc} (at {location})", run_id=run_id, location=location) from exc
