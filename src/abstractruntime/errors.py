@@ -19,6 +19,7 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── VarsPathError                 (ValueError)   a vars path that does not parse or resolve
     ├── NotJsonSafeError              (TypeError)    a value that cannot be stored as JSON
     ├── CorruptRunError               (ValueError)   stored run/ledger data that cannot be decoded
+    ├── InvalidRecordError            (ValueError)   a record a store refuses (for example no run_id)
     ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
     └── MissingExtraError             (ImportError)  an optional dependency is not installed
@@ -35,6 +36,7 @@ __all__ = [
     "ConcurrencyError",
     "CorruptRunError",
     "InvalidEventKeyError",
+    "InvalidRecordError",
     "InvalidStepPlanError",
     "MissingExtraError",
     "NotJsonSafeError",
@@ -170,6 +172,10 @@ class CorruptRunError(AbstractRuntimeError, ValueError):
     def __init__(self, message: str, *, run_id: str | None = None, location: str | None = None) -> None:
         super().__init__(message, run_id=run_id)
         self.location = location
+
+
+class InvalidRecordError(AbstractRuntimeError, ValueError):
+    """A store refuses a record or command as given (an empty ``run_id``, a missing type...)."""
 
 
 class ConcurrencyError(AbstractRuntimeError, RuntimeError):

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import copy
+
 import pytest
 
-from abstractruntime import InMemoryLedgerStore, InMemoryRunStore, Runtime, WorkflowSpec
+from abstractruntime import InMemoryLedgerStore, InMemoryRunStore, RunState, Runtime, WorkflowSpec
+from abstractruntime.storage.base import RunStore
 from abstractruntime.testing import FakeClock
 
 
@@ -30,6 +33,23 @@ class SimpleRegistry:
         return self._specs.get(workflow_id)
 
 
+class CopyingRunStore(RunStore):
+    """A minimal SPEC §7.1 RunStore that stores and returns copies, like a durable backend would.
+
+    It has no query methods and no revisions, so the runtime uses its plain save/load path.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunState] = {}
+
+    def save(self, run: RunState) -> None:
+        self._runs[run.run_id] = copy.deepcopy(run)
+
+    def load(self, run_id: str) -> RunState | None:
+        run = self._runs.get(run_id)
+        return None if run is None else copy.deepcopy(run)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -38,6 +58,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def run_store() -> InMemoryRunStore:
     return InMemoryRunStore()
+
+
+@pytest.fixture(params=["in_memory", "copying"])
+def shared_run_store(request: pytest.FixtureRequest) -> RunStore:
+    """Each test using it runs twice: over InMemoryRunStore (live shared objects) and CopyingRunStore."""
+    return InMemoryRunStore() if request.param == "in_memory" else CopyingRunStore()
 
 
 @pytest.fixture

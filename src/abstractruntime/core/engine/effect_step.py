@@ -69,11 +69,6 @@ class EffectExecutor:
         self._policy = policy
         self._clock = clock
 
-    def needs_intent(self, effect_type: EffectType) -> bool:
-        """True when the handler for ``effect_type`` has external side effects (durable intent)."""
-        entry = self._registry.get(effect_type)
-        return entry is not None and entry.durable_intent
-
     def execute(self, run: RunState, plan: StepPlan) -> EffectStepResult:
         """Reuse or execute ``plan.effect`` for ``run``; never raises for handler failures."""
         assert plan.effect is not None

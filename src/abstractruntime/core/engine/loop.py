@@ -4,6 +4,10 @@ One iteration is one step.  Pure transitions (a plan with only ``next_node``) wr
 recomputed from the last checkpoint after a crash, so they fold into the next commit — an effect
 step, a wait, completion, failure, a node error, or the end of the step budget.  Every effect step
 commits exactly once: its ledger records and the new state together.
+
+External control (SPEC §4.3 a): after each node handler returns, and after each effect ran, the loop
+peeks at the stored revision.  If another writer paused or cancelled the run meanwhile, the loop
+returns that persisted state without writing anything.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ class StepLoop:
                 if dirty:
                     self._access.commit_unless_interrupted(work, ())
                 raise
+            persisted = self._access.interrupted(work)
+            if persisted is not None:
+                return persisted
             if plan.complete_output is not None:
                 return self._complete(work, plan)
             if plan.effect is None:
@@ -115,10 +122,6 @@ class StepLoop:
         """Execute the plan's effect and commit; returns the run when the loop must stop."""
         run = work.run
         assert plan.effect is not None
-        if self._executor.needs_intent(plan.effect.type):
-            persisted = self._access.interrupted(work)
-            if persisted is not None:
-                return persisted
         step = self._executor.execute(run, plan)
         persisted = self._access.interrupted(work)
         if persisted is not None:
@@ -169,7 +172,7 @@ class StepLoop:
             completion_record(run, node_id=plan.node_id, output=plan.complete_output, now=now),
             status_record(run, node_id=plan.node_id, status="completed", now=now),
         ]
-        return self._commit_final(work, records, precheck=True)
+        return self._commit_final(work, records)
 
     def _commit_final(
         self, work: WorkingRun, records: list[StepRecord], *, precheck: bool = False

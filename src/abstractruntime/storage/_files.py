@@ -1,0 +1,137 @@
+"""File primitives for the file backends: atomic replace, durable append, and run-scoped locks.
+
+* :func:`atomic_write` — write to a temp file in the same directory, fsync it, ``os.replace`` it over
+  the target, fsync the directory: readers see the old or the new content, never a mix, and the new
+  content survives power loss once the call returns.
+* :func:`durable_append` — append whole lines under an exclusive ``flock``; a torn tail left by a crash
+  mid-append (bytes after the last newline) is cut off first, so it never merges with a new line.
+* :class:`RunLocks` — exclusive per-run locks valid across threads *and* processes: a striped thread
+  lock plus a POSIX record lock on one byte of a shared lock file (offset derived from the run id).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - non-POSIX platforms get in-process locking only
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["RunLocks", "atomic_write", "durable_append", "fsync_dir"]
+
+_STRIPES = 256
+_LOCK_SPAN = 1 << 30
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry change (create, rename) to disk."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, dir fsync)."""
+    tmp = path.with_name(f"{path.name}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def durable_append(path: Path, data: bytes) -> None:
+    """Append ``data`` (one or more complete ``\\n``-terminated lines) to ``path`` and fsync.
+
+    Holds an exclusive ``flock`` on the file while it repairs a torn tail and writes, so concurrent
+    appenders in other processes never interleave.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _cut_torn_tail(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _cut_torn_tail(fd: int) -> None:
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    window = min(size, 1 << 20)
+    while True:
+        chunk = os.pread(fd, window, size - window)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, size - window + cut + 1)
+            return
+        if window == size:
+            os.ftruncate(fd, 0)
+            return
+        window = min(size, window * 4)
+
+
+class RunLocks:
+    """Exclusive locks per run id, shared by every thread and process using ``lock_path``.
+
+    Two different runs may occasionally share a stripe (they then wait for each other briefly); the
+    same run always maps to the same stripe and the same byte of the lock file.
+    """
+
+    def __init__(self, lock_path: Path) -> None:
+        self._path = lock_path
+        self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
+        self._fd: int | None = None
+        self._pid = 0
+        self._open_lock = threading.Lock()
+
+    def _lock_fd(self) -> int:
+        with self._open_lock:
+            if self._fd is None or self._pid != os.getpid():
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._pid = os.getpid()
+            return self._fd
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        """Hold the lock of ``run_id`` for the duration of the block."""
+        digest = zlib.crc32(run_id.encode("utf-8"))
+        with self._thread_locks[digest % _STRIPES]:
+            if fcntl is None:
+                yield
+                return
+            fd = self._lock_fd()
+            offset = digest % _LOCK_SPAN
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+
+    def close(self) -> None:
+        """Close the lock file descriptor (locks held by this process are released)."""
+        with self._open_lock:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,164 @@
+"""``JsonlLedgerStore``: one ``ledger_<id>.jsonl`` file per run, one JSON record per line (SPEC §7.3).
+
+Appends write whole lines under an exclusive ``flock`` and fsync before returning.  A crash in the
+middle of an append leaves a torn last line: readers ignore it and the next append cuts it off, so it
+never corrupts a later record.  Lines holding several concatenated objects (written by older tools)
+are split; lines that cannot be parsed are skipped with a log message.
+
+The idempotency lookup reads each file once and then only the bytes appended since (by any process),
+so its cost does not grow with the ledger.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.models import StepRecord
+from ..errors import InvalidRecordError
+from ._files import durable_append
+from .base import LedgerStore
+from .codec import encode_record
+
+__all__ = ["JsonlLedgerStore", "parse_jsonl"]
+
+_log = logging.getLogger("abstractruntime.storage.json_files")
+_DECODER = json.JSONDecoder()
+
+
+def parse_jsonl(data: bytes, *, location: str) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of complete lines in ``data`` (a trailing line without ``\\n`` is torn
+    and ignored; blank lines are skipped; a line of concatenated objects yields each of them)."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return
+    for number, raw in enumerate(data[: end + 1].split(b"\n"), start=1):
+        text = raw.decode("utf-8", errors="replace").strip()
+        pos = 0
+        while pos < len(text):
+            try:
+                obj, pos = _DECODER.raw_decode(text, pos)
+            except json.JSONDecodeError:
+                _log.warning("skipping unreadable ledger line %d of %s", number, location)
+                break
+            if isinstance(obj, dict):
+                yield obj
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+
+
+@dataclass
+class _KeyIndex:
+    """Completed records by idempotency key, built from the first ``offset`` bytes of a file."""
+
+    offset: int = 0
+    completed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class JsonlLedgerStore(LedgerStore):
+    """Ledger store writing ``<base_dir>/ledger_<run_id>.jsonl``.
+
+    Args:
+        base_dir: the directory (created when missing); it may be shared with a ``JsonFileRunStore``.
+    """
+
+    def __init__(self, base_dir: str | os.PathLike[str]) -> None:
+        self._dir = Path(base_dir).expanduser().resolve()
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._indexes: dict[str, _KeyIndex] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory holding the ledger files."""
+        return self._dir
+
+    def _path(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+            raise InvalidRecordError(
+                f"invalid run id for a ledger file name: {run_id!r}", run_id=run_id or None
+            )
+        return self._dir / f"ledger_{run_id}.jsonl"
+
+    def append(self, record: StepRecord) -> None:
+        """Append one record (one line, fsynced before returning).
+
+        Raises:
+            InvalidRecordError (ValueError): the record has no usable ``run_id``.
+            NotJsonSafeError (TypeError): the record cannot be encoded; nothing is written.
+        """
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[StepRecord]) -> None:
+        """Append several records of one run with a single write and fsync.
+
+        Raises:
+            InvalidRecordError: records of different runs, or no usable ``run_id``.
+            NotJsonSafeError: a record cannot be encoded; nothing is written.
+        """
+        if not records:
+            return
+        run_id = records[0].run_id
+        if any(r.run_id != run_id for r in records):
+            raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
+        path = self._path(run_id)
+        data = "".join(encode_record(r) + "\n" for r in records).encode("utf-8")
+        durable_append(path, data)
+
+    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
+        """Every complete record of ``run_id`` in append order (``[]`` for an unknown run)."""
+        path = self._path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return builtins.list(parse_jsonl(data, location=str(path)))
+
+    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The first COMPLETED record with ``idempotency_key``, from an index refreshed incrementally."""
+        path = self._path(run_id)
+        with self._lock:
+            index = self._indexes.setdefault(run_id, _KeyIndex())
+            self._refresh(path, index)
+            return index.completed.get(idempotency_key)
+
+    def _refresh(self, path: Path, index: _KeyIndex) -> None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            index.offset, index.completed = 0, {}
+            return
+        if size < index.offset:
+            index.offset, index.completed = 0, {}
+        if size == index.offset:
+            return
+        with path.open("rb") as handle:
+            handle.seek(index.offset)
+            chunk = handle.read(size - index.offset)
+        complete = chunk.rfind(b"\n") + 1
+        for record in parse_jsonl(chunk[:complete], location=str(path)):
+            key = record.get("idempotency_key")
+            if key and record.get("status") == "completed":
+                index.completed.setdefault(str(key), record)
+        index.offset += complete
+
+    def count(self, run_id: str) -> int:
+        """How many non-blank complete lines the run's ledger has."""
+        path = self._path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        end = data.rfind(b"\n") + 1
+        return sum(1 for line in data[:end].split(b"\n") if line.strip())
+
+    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """``{run_id: count}`` for each id."""
+        return {run_id: self.count(run_id) for run_id in run_ids}

@@ -1,0 +1,157 @@
+"""``SqliteLedgerStore``: the append-only ledger in the ``ledger`` table (SPEC §7.4).
+
+Appends allocate ``seq`` (1..n per run) through ``ledger_heads`` inside a transaction; when called
+within a run store's step commit on the same database, they join that transaction.  The idempotency
+lookup is a partial-index probe, so its cost does not depend on the ledger's length.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.models import StepRecord, StepStatus
+from ..errors import InvalidRecordError
+from .base import LedgerStore
+from .codec import decode_json, encode_record
+from .sqlite_db import SqliteDatabase
+
+__all__ = ["SqliteLedgerStore"]
+
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+class SqliteLedgerStore(LedgerStore):
+    """Ledger store over a :class:`SqliteDatabase`."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> SqliteDatabase:
+        """The database this store writes to."""
+        return self._db
+
+    def append(self, record: StepRecord) -> None:
+        """Append ``record`` with the next ``seq`` of its run.
+
+        Raises:
+            InvalidRecordError (ValueError): ``record.run_id`` is empty.
+            NotJsonSafeError (TypeError): the record cannot be encoded; nothing is written.
+        """
+        if not record.run_id:
+            raise InvalidRecordError("ledger record has an empty run_id")
+        text = encode_record(record)
+        status = StepStatus(record.status).value
+        with self._db.transaction() as conn:
+            seq = _next_seq(conn, record.run_id)
+            conn.execute(
+                "INSERT INTO ledger (run_id, seq, record_json, status, idempotency_key) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.run_id, seq, text, status, record.idempotency_key),
+            )
+
+    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
+        """Every record of ``run_id`` in ``seq`` order."""
+        rows = self._db.connection().execute(
+            "SELECT seq, record_json FROM ledger WHERE run_id = ? ORDER BY seq", (run_id,)
+        )
+        return [self._decode(run_id, seq, text) for seq, text in rows]
+
+    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The first COMPLETED record of ``run_id`` with ``idempotency_key`` (an index probe)."""
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT seq, record_json FROM ledger "
+                "WHERE run_id = ? AND idempotency_key = ? AND status = 'completed' ORDER BY seq LIMIT 1",
+                (run_id, idempotency_key),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._decode(run_id, row[0], row[1])
+
+    def count(self, run_id: str) -> int:
+        """How many records ``run_id`` has (from ``ledger_heads``)."""
+        row = (
+            self._db.connection()
+            .execute("SELECT last_seq FROM ledger_heads WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
+    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """``{run_id: count}`` for each id (0 for unknown runs)."""
+        counts = {run_id: 0 for run_id in run_ids}
+        for chunk in _chunks(builtins.list(counts)):
+            marks = ",".join("?" * len(chunk))
+            for run_id, last in self._db.connection().execute(
+                f"SELECT run_id, last_seq FROM ledger_heads WHERE run_id IN ({marks})", chunk
+            ):
+                counts[run_id] = int(last)
+        return counts
+
+    def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per run: ``steps`` (completed records), ``llm_calls``, ``tool_calls`` (calls in completed
+        TOOL_CALLS records) and ``tokens_total`` (sum of ``usage.total_tokens`` of completed LLM calls)."""
+        metrics = {r: {"steps": 0, "llm_calls": 0, "tool_calls": 0, "tokens_total": 0} for r in run_ids}
+        sql = """
+            SELECT run_id,
+                   COUNT(*),
+                   SUM(json_extract(record_json, '$.effect.type') = 'llm_call'),
+                   SUM(CASE WHEN json_extract(record_json, '$.effect.type') = 'tool_calls'
+                            THEN COALESCE(json_array_length(record_json, '$.effect.payload.tool_calls'), 0)
+                       END),
+                   SUM(CASE WHEN json_extract(record_json, '$.effect.type') = 'llm_call'
+                            THEN COALESCE(json_extract(record_json, '$.result.usage.total_tokens'), 0) END)
+            FROM ledger WHERE status = 'completed' AND run_id IN ({marks}) GROUP BY run_id
+        """
+        for chunk in _chunks(builtins.list(metrics)):
+            rows = self._db.connection().execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+            for run_id, steps, llm, tools, tokens in rows:
+                metrics[run_id] = {
+                    "steps": int(steps or 0),
+                    "llm_calls": int(llm or 0),
+                    "tool_calls": int(tools or 0),
+                    "tokens_total": int(tokens or 0),
+                }
+        return metrics
+
+    def list_after(
+        self, *, run_id: str, after: int, limit: int = 1000
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Records of ``run_id`` with ``seq > after`` (at most ``limit``) and the cursor to pass next."""
+        rows = (
+            self._db.connection()
+            .execute(
+                "SELECT seq, record_json FROM ledger WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (run_id, int(after), max(int(limit), 0)),
+            )
+            .fetchall()
+        )
+        records = [self._decode(run_id, seq, text) for seq, text in rows]
+        return records, (int(rows[-1][0]) if rows else int(after))
+
+    def _decode(self, run_id: str, seq: int, text: str) -> dict[str, Any]:
+        data = decode_json(text, run_id=run_id, location=f"{self._db.path}#ledger/{run_id}/{seq}")
+        if not isinstance(data, dict):
+            data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
+        return data
+
+
+def _next_seq(conn: sqlite3.Connection, run_id: str) -> int:
+    upsert = (
+        "INSERT INTO ledger_heads (run_id, last_seq) VALUES (?, 1) "
+        "ON CONFLICT(run_id) DO UPDATE SET last_seq = last_seq + 1"
+    )
+    if _RETURNING:
+        return int(conn.execute(upsert + " RETURNING last_seq", (run_id,)).fetchone()[0])
+    conn.execute(upsert, (run_id,))
+    return int(conn.execute("SELECT last_seq FROM ledger_heads WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def _chunks(items: builtins.list[str], size: int = 500) -> builtins.list[builtins.list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
