@@ -1,14 +1,13 @@
-"""Shared fixtures for the kernel behaviour tests (SPEC §2–§6, §14).
+"""Shared fixtures for the kernel behaviour tests (SPEC §2-§6, §14).
 
 Every runtime built here uses in-memory stores and a :class:`FakeClock`, so nothing really sleeps.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
-
-import copy
 
 import pytest
 
@@ -64,6 +63,11 @@ def run_store() -> InMemoryRunStore:
 def shared_run_store(request: pytest.FixtureRequest) -> RunStore:
     """Each test using it runs twice: over InMemoryRunStore (live shared objects) and CopyingRunStore."""
     return InMemoryRunStore() if request.param == "in_memory" else CopyingRunStore()
+
+
+@pytest.fixture
+def copying_run_store() -> CopyingRunStore:
+    return CopyingRunStore()
 
 
 @pytest.fixture

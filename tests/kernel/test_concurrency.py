@@ -40,7 +40,8 @@ def _terminal_events(ledger: list[dict[str, Any]]) -> list[str]:
     return [
         r["idempotency_key"]
         for r in ledger
-        if isinstance(r["idempotency_key"], str) and r["idempotency_key"].startswith("system:terminal_status:")
+        if isinstance(r["idempotency_key"], str)
+        and r["idempotency_key"].startswith("system:terminal_status:")
     ]
 
 
@@ -54,7 +55,10 @@ def _long_effect_flow(entered: list[str]) -> WorkflowSpec:
     return WorkflowSpec(
         workflow_id="long",
         entry_node="work",
-        nodes={"work": lambda run, ctx: StepPlan(node_id="work", effect=work, next_node="after"), "after": after},
+        nodes={
+            "work": lambda run, ctx: StepPlan(node_id="work", effect=work, next_node="after"),
+            "after": after,
+        },
     )
 
 
@@ -126,7 +130,9 @@ def test_pause_during_a_long_effect_is_not_overwritten(shared_run_store, ledger_
     assert _terminal_events(worker.get_ledger(run_id)) == []
 
 
-def test_cancel_between_steps_stops_the_tick_before_the_next_node(shared_run_store, ledger_store, clock) -> None:
+def test_cancel_between_steps_stops_the_tick_before_the_next_node(
+    shared_run_store, ledger_store, clock
+) -> None:
     operator = Runtime(run_store=shared_run_store, ledger_store=ledger_store, clock=clock)
     entered: list[str] = []
 
@@ -166,7 +172,9 @@ def _ask_flow() -> WorkflowSpec:
 
 
 @pytest.mark.parametrize("first_max_steps", [100, 0])
-def test_second_resume_of_the_same_wait_is_rejected(shared_run_store, ledger_store, clock, first_max_steps) -> None:
+def test_second_resume_of_the_same_wait_is_rejected(
+    shared_run_store, ledger_store, clock, first_max_steps
+) -> None:
     first = Runtime(run_store=shared_run_store, ledger_store=ledger_store, clock=clock)
     second = Runtime(run_store=shared_run_store, ledger_store=ledger_store, clock=clock)
     flow = _ask_flow()
@@ -187,6 +195,10 @@ def test_second_resume_of_the_same_wait_is_rejected(shared_run_store, ledger_sto
     stored = second.get_state(run_id)
     assert stored.status == expected_status
     assert stored.vars["answer"] == {"n": 1}
-    resumes = [r for r in second.get_ledger(run_id) if isinstance(r["effect"], dict) and r["effect"]["type"] == "resume"]
+    resumes = [
+        r
+        for r in second.get_ledger(run_id)
+        if isinstance(r["effect"], dict) and r["effect"]["type"] == "resume"
+    ]
     assert len(resumes) == 1
     assert resumes[0]["effect"]["payload"]["payload"] == {"n": 1}

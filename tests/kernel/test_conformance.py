@@ -1,4 +1,4 @@
-"""SPEC §14 conformance scenarios 1–10, with the record shapes of §4.5, traces of §5.3 and §6 keys."""
+"""SPEC §14 conformance scenarios 1-10, with the record shapes of §4.5, traces of §5.3 and §6 keys."""
 
 from __future__ import annotations
 
@@ -53,7 +53,13 @@ def assert_status_event(record: dict[str, Any], status: str) -> None:
 
 
 def assert_effect_pair(
-    started: dict[str, Any], ended: dict[str, Any], *, effect: Effect, key: str, end_status: str, attempt: int = 1
+    started: dict[str, Any],
+    ended: dict[str, Any],
+    *,
+    effect: Effect,
+    key: str,
+    end_status: str,
+    attempt: int = 1,
 ) -> None:
     """An executed attempt: two lines with the same step_id, STARTED then its end status (SPEC §4.4)."""
     assert started["status"] == "started"
@@ -231,7 +237,9 @@ def test_2_terminal_ask_user_completes_on_resume(runtime, statuses) -> None:
 
 # -- 3 -------------------------------------------------------------------------------------------
 def test_3_terminal_effect_node_output(runtime, statuses) -> None:
-    effect = Effect(type=EffectType.ANSWER_USER, payload={"message": "bye", "level": "warn"}, result_key="msg")
+    effect = Effect(
+        type=EffectType.ANSWER_USER, payload={"message": "bye", "level": "warn"}, result_key="msg"
+    )
     flow = WorkflowSpec(
         workflow_id="terminal_effect",
         entry_node="say",
@@ -554,7 +562,11 @@ def test_9_sync_subworkflow_whose_child_waits(make_runtime, registry, statuses) 
             },
         )
     )
-    spawn = Effect(type=EffectType.START_SUBWORKFLOW, payload={"workflow_id": "child", "vars": {"x": 1}}, result_key="sub")
+    spawn = Effect(
+        type=EffectType.START_SUBWORKFLOW,
+        payload={"workflow_id": "child", "vars": {"x": 1}},
+        result_key="sub",
+    )
     parent = WorkflowSpec(
         workflow_id="parent",
         entry_node="spawn",
@@ -602,7 +614,9 @@ def test_9_sync_subworkflow_whose_child_waits(make_runtime, registry, statuses) 
     assert statuses(runtime.get_ledger(parent_id)) == ["started", "waiting"]
 
     payload = {"sub_run_id": child_id, "output": child_done.output}
-    state = runtime.resume(workflow=parent, run_id=parent_id, wait_key=f"subworkflow:{child_id}", payload=payload)
+    state = runtime.resume(
+        workflow=parent, run_id=parent_id, wait_key=f"subworkflow:{child_id}", payload=payload
+    )
     assert state.status == RunStatus.COMPLETED
     assert state.vars["sub"] == payload
     assert state.output == {"sub": payload}

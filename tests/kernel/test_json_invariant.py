@@ -10,10 +10,9 @@ import pytest
 
 from abstractruntime import Effect, EffectType, Runtime, StepPlan, WorkflowSpec
 from abstractruntime.core.models import RunState, StepRecord
-from abstractruntime.errors import NotJsonSafeError
+from abstractruntime.errors import ConcurrencyError, NotJsonSafeError
 from abstractruntime.storage.base import Checkpoint, LedgerStore, RunStore
 from abstractruntime.storage.codec import decode_run, encode_record, encode_run
-from abstractruntime.errors import ConcurrencyError
 
 
 class EncodedLedger(LedgerStore):
@@ -56,12 +55,18 @@ class EncodedRunStore(RunStore):
         return None if row is None else row[0]
 
     def commit(
-        self, run: RunState, records: Sequence[StepRecord], *, ledger_store: LedgerStore,
+        self,
+        run: RunState,
+        records: Sequence[StepRecord],
+        *,
+        ledger_store: LedgerStore,
         expected_revision: int | None,
     ) -> int:
         actual = self.current_revision(run.run_id)
         if actual != expected_revision:
-            raise ConcurrencyError(run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual)
+            raise ConcurrencyError(
+                run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
+            )
         text = encode_run(run)  # encode first: a bad value writes nothing
         for record in records:
             encode_record(record)
@@ -88,13 +93,17 @@ def test_start_with_unencodable_vars_stores_nothing() -> None:
 
 def test_node_putting_an_object_in_vars_leaves_the_last_checkpoint_intact() -> None:
     def ask(run: RunState, ctx: Any) -> StepPlan:
-        return StepPlan("ask", effect=Effect(EffectType.ASK_USER, {"prompt": "go?"}, "answer"), next_node="bad")
+        return StepPlan(
+            "ask", effect=Effect(EffectType.ASK_USER, {"prompt": "go?"}, "answer"), next_node="bad"
+        )
 
     def bad(run: RunState, ctx: Any) -> StepPlan:
         run.vars["scratch"] = {"when": {1, 2}}
         return StepPlan("bad", effect=Effect(EffectType.ANSWER_USER, {"message": "hi"}), next_node="end")
 
-    flow = WorkflowSpec("w", "ask", {"ask": ask, "bad": bad, "end": lambda r, c: StepPlan("end", complete_output={})})
+    flow = WorkflowSpec(
+        "w", "ask", {"ask": ask, "bad": bad, "end": lambda r, c: StepPlan("end", complete_output={})}
+    )
     runtime, runs, ledger = _runtime()
     run_id = runtime.start(workflow=flow)
     waiting = runtime.tick(workflow=flow, run_id=run_id)

@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-from abstractruntime import Effect, EffectType, Runtime, StepPlan, WorkflowSpec
+from abstractruntime import Effect, EffectType
 from abstractruntime.core.policy import compute_idempotency_key
+
+# Copied character for character from QUICKSTART.md; executed as is, so formatting cannot alter it.
+QUICKSTART_SNIPPET = '''\
+from abstractruntime import Effect, EffectType, Runtime, StepPlan, WorkflowSpec
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
 
 
-def test_quickstart_pause_on_question_then_resume() -> None:
-    # --- verbatim from QUICKSTART.md -----------------------------------------------------------
-    def confirm(run, ctx):
-        return StepPlan(
-            node_id="confirm",
-            effect=Effect(type=EffectType.ASK_USER, payload={"prompt": "Ship it?"}, result_key="reply"),
-            next_node="finish",
-        )
+def confirm(run, ctx):
+    return StepPlan(
+        node_id="confirm",
+        effect=Effect(type=EffectType.ASK_USER, payload={"prompt": "Ship it?"}, result_key="reply"),
+        next_node="finish",
+    )
 
-    def finish(run, ctx):
-        reply = run.vars.get("reply") or {}
-        return StepPlan(node_id="finish", complete_output={"shipped": reply.get("text") == "yes"})
 
-    flow = WorkflowSpec(workflow_id="ship", entry_node="confirm", nodes={"confirm": confirm, "finish": finish})
-    runtime = Runtime(run_store=InMemoryRunStore(), ledger_store=InMemoryLedgerStore())
+def finish(run, ctx):
+    reply = run.vars.get("reply") or {}
+    return StepPlan(node_id="finish", complete_output={"shipped": reply.get("text") == "yes"})
 
-    run_id = runtime.start(workflow=flow)
-    state = runtime.tick(workflow=flow, run_id=run_id)
-    assert state.status.value == "waiting"
-    assert state.waiting.wait_key == f"user:{run_id}:confirm"
 
-    state = runtime.resume(workflow=flow, run_id=run_id, wait_key=state.waiting.wait_key, payload={"text": "yes"})
-    assert state.status.value == "completed"
-    assert state.output == {"shipped": True}
-    # --- end of the snippet ----------------------------------------------------------------------
+flow = WorkflowSpec(workflow_id="ship", entry_node="confirm", nodes={"confirm": confirm, "finish": finish})
+runtime = Runtime(run_store=InMemoryRunStore(), ledger_store=InMemoryLedgerStore())
+
+run_id = runtime.start(workflow=flow)
+state = runtime.tick(workflow=flow, run_id=run_id)
+assert state.status.value == "waiting"
+assert state.waiting.wait_key == f"user:{run_id}:confirm"
+
+state = runtime.resume(workflow=flow, run_id=run_id, wait_key=state.waiting.wait_key, payload={"text": "yes"})
+assert state.status.value == "completed"
+assert state.output == {"shipped": True}
+'''  # noqa: E501
+
+
+def test_quickstart_snippet_runs_verbatim() -> None:
+    namespace: dict = {"__name__": "quickstart"}
+    exec(compile(QUICKSTART_SNIPPET, "QUICKSTART.md", "exec"), namespace)
+    runtime, run_id, state = namespace["runtime"], namespace["run_id"], namespace["state"]
 
     assert state.vars["reply"] == {"text": "yes"}
     ledger = runtime.get_ledger(run_id)

@@ -1,4 +1,4 @@
-"""Runtime facade behaviour (SPEC §4.1–§4.12, §5): start, tick, resume, control, queries, built-in effects."""
+"""Runtime facade behaviour (SPEC §4.1-§4.12, §5): start, tick, resume, control, queries, built-in effects."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def finish(node_id: str = "finish", output=None):
     return handler
 
 
-def one_effect_flow(effect: Effect, *, workflow_id: str = "one", next_node: str | None = "end") -> WorkflowSpec:
+def one_effect_flow(
+    effect: Effect, *, workflow_id: str = "one", next_node: str | None = "end"
+) -> WorkflowSpec:
     nodes = {"act": effect_node("act", effect, next_node)}
     if next_node:
         nodes[next_node] = finish(next_node, {"ok": True})
@@ -236,7 +238,10 @@ def test_complete_output_ignores_effect_on_same_plan(runtime) -> None:
     state = runtime.tick(workflow=flow, run_id=run_id)
     assert state.status == RunStatus.COMPLETED
     assert state.output == {"won": "complete"}
-    assert [r["effect"] for r in runtime.get_ledger(run_id)][0] is None
+    ledger = runtime.get_ledger(run_id)
+    assert [r["status"] for r in ledger] == ["completed", "completed"]
+    assert ledger[0]["effect"] is None
+    assert ledger[0]["result"] == {"completed": True, "output": {"won": "complete"}}
 
 
 # -- resume() -------------------------------------------------------------------------------------
@@ -444,7 +449,9 @@ def test_update_limits_copies_only_allowed_keys(runtime, clock) -> None:
 def test_get_limit_status_numbers(runtime) -> None:
     flow = WorkflowSpec(workflow_id="w", entry_node="a", nodes={"a": finish("a")})
     run_id = runtime.start(workflow=flow)
-    runtime.update_limits(run_id, {"current_iteration": 40, "estimated_tokens_used": 16384, "max_output_tokens": 2048})
+    runtime.update_limits(
+        run_id, {"current_iteration": 40, "estimated_tokens_used": 16384, "max_output_tokens": 2048}
+    )
     assert runtime.get_limit_status(run_id) == {
         "iterations": {"current": 40, "max": 50, "pct": 80.0, "warning": True},
         "tokens": {
@@ -475,7 +482,9 @@ def test_check_limits_warning_and_exceeded(runtime) -> None:
 
     runtime.update_limits(run_id, {"current_iteration": 40})
     [warning] = runtime.check_limits(runtime.get_state(run_id))
-    assert warning == LimitWarning(limit_type="iterations", status="warning", current=40, maximum=50, pct=80.0)
+    assert warning == LimitWarning(
+        limit_type="iterations", status="warning", current=40, maximum=50, pct=80.0
+    )
 
     runtime.update_limits(run_id, {"current_iteration": 50, "estimated_tokens_used": 30000})
     warnings = runtime.check_limits(runtime.get_state(run_id))
@@ -571,7 +580,9 @@ def test_user_handler_overrides_builtin(make_runtime) -> None:
         return EffectOutcome.completed({"text": "auto"})
 
     runtime = make_runtime(effect_handlers={EffectType.ASK_USER: auto_answer})
-    _, _, state = run_effect(runtime, Effect(type=EffectType.ASK_USER, payload={"prompt": "?"}, result_key="r"))
+    _, _, state = run_effect(
+        runtime, Effect(type=EffectType.ASK_USER, payload={"prompt": "?"}, result_key="r")
+    )
     assert state.status == RunStatus.COMPLETED
     assert state.vars["r"] == {"text": "auto"}
 
@@ -698,7 +709,7 @@ def test_vars_query_reads_another_run(runtime) -> None:
 
 # -- WAIT_EVENT ------------------------------------------------------------------------------------
 def _wait_event(runtime, payload: dict[str, Any], **start_kwargs):
-    flow, run_id, state = run_effect(
+    _, run_id, state = run_effect(
         runtime, Effect(type=EffectType.WAIT_EVENT, payload=payload, result_key="evt"), **start_kwargs
     )
     return run_id, state
@@ -785,7 +796,9 @@ def test_wildcard_listener_receives_any_event_of_its_scope(make_runtime, registr
     runtime.tick(workflow=listener, run_id=listener_id)
 
     emit = Effect(
-        type=EffectType.EMIT_EVENT, payload={"name": "anything", "payload": 5, "max_steps": 5}, result_key="rep"
+        type=EffectType.EMIT_EVENT,
+        payload={"name": "anything", "payload": 5, "max_steps": 5},
+        result_key="rep",
     )
     _, _, state = run_effect(runtime, emit, session_id="s1")
     assert state.vars["rep"]["wait_key"] == "evt:session:s1:anything"
@@ -859,7 +872,13 @@ def test_start_subworkflow_async_returns_child_id_without_ticking(make_runtime, 
 def test_start_subworkflow_async_wait(make_runtime, registry) -> None:
     _child_flow(registry)
     runtime = make_runtime(workflow_registry=registry)
-    payload = {"workflow_id": "child", "async": True, "wait": True, "resume_to_node": "end", "session_id": "cs"}
+    payload = {
+        "workflow_id": "child",
+        "async": True,
+        "wait": True,
+        "resume_to_node": "end",
+        "session_id": "cs",
+    }
     _, _, state = _spawn(runtime, payload, session_id="ps")
     assert state.status == RunStatus.WAITING
     child_id = state.waiting.details["sub_run_id"]
@@ -1006,7 +1025,11 @@ def test_start_subworkflow_wrap_as_tool_result_on_resume(make_runtime, registry)
                 "call_id": "c3",
                 "name": "delegate",
                 "success": True,
-                "output": {"rendered": state.vars["sub"]["results"][0]["output"]["rendered"], "answer": "yes", "sub_run_id": child_id},
+                "output": {
+                    "rendered": state.vars["sub"]["results"][0]["output"]["rendered"],
+                    "answer": "yes",
+                    "sub_run_id": child_id,
+                },
                 "error": None,
             }
         ],
@@ -1174,7 +1197,9 @@ def _approval_flow() -> tuple[WorkflowSpec, Effect, list[str]]:
         return StepPlan(node_id="after", complete_output={"results": run.vars["tool_results"]})
 
     flow = WorkflowSpec(
-        workflow_id="approval", entry_node="tools", nodes={"tools": effect_node("tools", effect, "after"), "after": after}
+        workflow_id="approval",
+        entry_node="tools",
+        nodes={"tools": effect_node("tools", effect, "after"), "after": after},
     )
     return flow, effect, entered
 
@@ -1182,7 +1207,7 @@ def _approval_flow() -> tuple[WorkflowSpec, Effect, list[str]]:
 def _start_approval(make_runtime):
     handler = ApprovalToolHandler()
     runtime = make_runtime(effect_handlers={EffectType.TOOL_CALLS: handler})
-    flow, effect, entered = _approval_flow()
+    flow, effect, _ = _approval_flow()
     run_id = runtime.start(workflow=flow)
     state = runtime.tick(workflow=flow, run_id=run_id)
     assert state.status == RunStatus.WAITING
@@ -1192,7 +1217,7 @@ def _start_approval(make_runtime):
 
 
 def test_approval_resume_denied(make_runtime) -> None:
-    runtime, handler, flow, run_id, key = _start_approval(make_runtime)
+    runtime, _, flow, run_id, key = _start_approval(make_runtime)
     ledger_before = runtime.get_ledger(run_id)
     state = runtime.resume(
         workflow=flow, run_id=run_id, wait_key=f"approval:{run_id}", payload={"approved": False}
@@ -1242,16 +1267,23 @@ def test_approval_resume_approved_runs_the_executor(make_runtime) -> None:
     runtime, handler, flow, run_id, key = _start_approval(make_runtime)
     executor = FakeExecutor()
     runtime.set_tool_executor_for_resume(executor)
-    state = runtime.resume(workflow=flow, run_id=run_id, wait_key=f"approval:{run_id}", payload={"approved": True})
+    state = runtime.resume(
+        workflow=flow, run_id=run_id, wait_key=f"approval:{run_id}", payload={"approved": True}
+    )
 
     [calls] = executor.received
     assert calls == [
         {"name": "rm", "arguments": {"path": "/tmp/x"}, "call_id": "c1", "runtime_call_id": f"rtcall_{key}_1"}
     ]
-    ran = {"mode": "executed", "results": [{"call_id": "c1", "name": "rm", "success": True, "output": "ran", "error": None}]}
+    ran = {
+        "mode": "executed",
+        "results": [{"call_id": "c1", "name": "rm", "success": True, "output": "ran", "error": None}],
+    }
     assert state.status == RunStatus.COMPLETED
     assert state.vars["tool_results"] == ran
-    synthetic = [r for r in runtime.get_ledger(run_id) if r["idempotency_key"] == key and r["status"] == "completed"]
+    synthetic = [
+        r for r in runtime.get_ledger(run_id) if r["idempotency_key"] == key and r["status"] == "completed"
+    ]
     assert len(synthetic) == 1
     assert synthetic[0]["result"] == ran
     assert handler.calls == 1
@@ -1270,17 +1302,24 @@ def test_approval_synthetic_completion_is_reused_on_revisit(make_runtime) -> Non
         return StepPlan(node_id="after", complete_output={"rounds": run.vars["rounds"]})
 
     flow = WorkflowSpec(
-        workflow_id="approval_loop", entry_node="tools", nodes={"tools": effect_node("tools", effect, "after"), "after": after}
+        workflow_id="approval_loop",
+        entry_node="tools",
+        nodes={"tools": effect_node("tools", effect, "after"), "after": after},
     )
     run_id = runtime.start(workflow=flow)
     runtime.tick(workflow=flow, run_id=run_id)
-    state = runtime.resume(workflow=flow, run_id=run_id, wait_key=f"approval:{run_id}", payload={"approved": True})
+    state = runtime.resume(
+        workflow=flow, run_id=run_id, wait_key=f"approval:{run_id}", payload={"approved": True}
+    )
 
     assert state.status == RunStatus.COMPLETED
     assert state.output == {"rounds": 2}
     assert handler.calls == 1
     steps = runtime.get_node_trace(run_id, "tools")["steps"]
-    assert [(s["status"], s["reused_prior_result"]) for s in steps] == [("waiting", False), ("completed", True)]
+    assert [(s["status"], s["reused_prior_result"]) for s in steps] == [
+        ("waiting", False),
+        ("completed", True),
+    ]
 
 
 def test_approval_resume_without_executor_or_with_failing_executor(make_runtime) -> None:
@@ -1309,7 +1348,10 @@ def test_approval_resume_falls_back_to_execute(make_runtime) -> None:
 
         def execute(self, *, tool_calls):
             self.calls.append(tool_calls)
-            return {"mode": "executed", "results": [{"call_id": "c1", "name": "rm", "success": True, "output": 1, "error": None}]}
+            return {
+                "mode": "executed",
+                "results": [{"call_id": "c1", "name": "rm", "success": True, "output": 1, "error": None}],
+            }
 
     runtime, _, flow, run_id, _ = _start_approval(make_runtime)
     executor = ExecuteOnly()
@@ -1349,7 +1391,11 @@ def test_resume_merges_blocked_and_precomputed_tool_results(make_runtime) -> Non
                 wait_key="job:tools",
                 resume_to_node=default_next_node,
                 result_key=effect.result_key,
-                details={"pre_results_by_index": {"0": pre}, "blocked_by_index": {"1": blocked}, "original_count": 4},
+                details={
+                    "pre_results_by_index": {"0": pre},
+                    "blocked_by_index": {"1": blocked},
+                    "original_count": 4,
+                },
             )
         )
 
@@ -1439,7 +1485,9 @@ def test_llm_usage_sets_estimated_tokens_used(make_runtime, usage, expected) -> 
 
 
 def test_node_trace_keeps_the_newest_100_entries(make_runtime) -> None:
-    runtime = make_runtime(effect_handlers={EffectType.LLM_CALL: lambda run, effect: EffectOutcome.completed({})})
+    runtime = make_runtime(
+        effect_handlers={EffectType.LLM_CALL: lambda run, effect: EffectOutcome.completed({})}
+    )
     effect = Effect(type=EffectType.LLM_CALL, payload={"same": True})
 
     def check(run, ctx):
@@ -1449,7 +1497,9 @@ def test_node_trace_keeps_the_newest_100_entries(make_runtime) -> None:
         return StepPlan(node_id="check", complete_output={})
 
     flow = WorkflowSpec(
-        workflow_id="many", entry_node="work", nodes={"work": effect_node("work", effect, "check"), "check": check}
+        workflow_id="many",
+        entry_node="work",
+        nodes={"work": effect_node("work", effect, "check"), "check": check},
     )
     run_id = runtime.start(workflow=flow)
     state = runtime.tick(workflow=flow, run_id=run_id, max_steps=1000)
@@ -1463,7 +1513,7 @@ def test_non_json_safe_trace_entry_becomes_a_stub(make_runtime) -> None:
     runtime = make_runtime(
         effect_handlers={EffectType.LLM_CALL: lambda run, effect: EffectOutcome.completed({"bad": {1, 2}})}
     )
-    _, run_id, state = run_effect(runtime, Effect(type=EffectType.LLM_CALL, payload={}))
+    _, run_id, _ = run_effect(runtime, Effect(type=EffectType.LLM_CALL, payload={}))
     [entry] = runtime.get_node_trace(run_id, "act")["steps"]
     assert entry["error"] == "non_json_safe_trace_entry"
     assert entry["node_id"] == "act"
@@ -1517,18 +1567,14 @@ def test_emit_event_skips_paused_listeners(make_runtime, registry) -> None:
     assert "evt" not in stored.vars
 
 
-def test_emit_event_needs_a_queryable_run_store(make_runtime) -> None:
-    from conftest import CopyingRunStore
-
-    runtime = make_runtime(run_store=CopyingRunStore())
+def test_emit_event_needs_a_queryable_run_store(make_runtime, copying_run_store) -> None:
+    runtime = make_runtime(run_store=copying_run_store)
     _, _, state = run_effect(runtime, Effect(type=EffectType.EMIT_EVENT, payload={"name": "ping"}))
     assert state.status == RunStatus.FAILED
 
 
-def test_quickstart_flow_over_a_copying_run_store(make_runtime) -> None:
-    from conftest import CopyingRunStore
-
-    runtime = make_runtime(run_store=CopyingRunStore())
+def test_quickstart_flow_over_a_copying_run_store(make_runtime, copying_run_store) -> None:
+    runtime = make_runtime(run_store=copying_run_store)
     flow, _ = _ask_flow(result_key="answer")
     run_id = runtime.start(workflow=flow)
     state = runtime.tick(workflow=flow, run_id=run_id)
@@ -1540,7 +1586,13 @@ def test_quickstart_flow_over_a_copying_run_store(make_runtime) -> None:
     assert stored.vars["answer"] == {"t": 1}
     assert stored.output == {"ok": True}
     assert len(runtime.get_node_trace(run_id, "ask")["steps"]) == 1
-    assert [r["status"] for r in runtime.get_ledger(run_id)] == ["started", "waiting", "completed", "completed", "completed"]
+    assert [r["status"] for r in runtime.get_ledger(run_id)] == [
+        "started",
+        "waiting",
+        "completed",
+        "completed",
+        "completed",
+    ]
 
 
 def test_accessors_and_setters(make_runtime, run_store, ledger_store, registry) -> None:
