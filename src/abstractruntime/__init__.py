@@ -15,8 +15,26 @@ from .core.policy import (
 from .core.runtime import Runtime
 from .core.spec import WorkflowSpec
 from .storage.base import QueryableRunStore
+from .storage.commands import (
+    CommandAppendResult,
+    CommandCursorStore,
+    CommandRecord,
+    CommandStore,
+    InMemoryCommandCursorStore,
+    InMemoryCommandStore,
+    JsonFileCommandCursorStore,
+    JsonlCommandStore,
+)
 from .storage.in_memory import InMemoryLedgerStore, InMemoryRunStore
+from .storage.json_files import JsonFileRunStore, JsonlLedgerStore
 from .storage.observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
+from .storage.sqlite import (
+    SqliteCommandCursorStore,
+    SqliteCommandStore,
+    SqliteDatabase,
+    SqliteLedgerStore,
+    SqliteRunStore,
+)
 
 __version__ = "0.4.20"
 
@@ -36,6 +54,22 @@ __all__ = [
     "QueryableRunStore",
     "InMemoryRunStore",
     "InMemoryLedgerStore",
+    "JsonFileRunStore",
+    "JsonlLedgerStore",
+    "SqliteDatabase",
+    "SqliteRunStore",
+    "SqliteLedgerStore",
+    # Command inbox
+    "CommandRecord",
+    "CommandAppendResult",
+    "CommandStore",
+    "CommandCursorStore",
+    "InMemoryCommandStore",
+    "JsonlCommandStore",
+    "InMemoryCommandCursorStore",
+    "JsonFileCommandCursorStore",
+    "SqliteCommandStore",
+    "SqliteCommandCursorStore",
     # Ledger decorators
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",

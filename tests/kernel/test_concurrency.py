@@ -202,3 +202,53 @@ def test_second_resume_of_the_same_wait_is_rejected(
     ]
     assert len(resumes) == 1
     assert resumes[0]["effect"]["payload"]["payload"] == {"n": 1}
+
+
+def test_cancel_landing_right_after_a_step_commit_stops_before_the_next_node(
+    shared_run_store, ledger_store, clock
+) -> None:
+    """SPEC §4.3 a: the check runs at the start of every iteration, before the node handler is called."""
+    operator = Runtime(run_store=shared_run_store, ledger_store=ledger_store, clock=clock)
+    entered: list[str] = []
+    armed = {"on": True}
+
+    def after_write(run) -> None:
+        if armed["on"] and run.current_node == "second" and run.status == RunStatus.RUNNING:
+            armed["on"] = False
+            operator.cancel_run(run.run_id, reason="between steps")
+
+    # Fire the operator's cancel right after the worker's step checkpoint is written.
+    write_name = "commit" if isinstance(shared_run_store, InMemoryRunStore) else "save"
+    original_write = getattr(shared_run_store, write_name)
+
+    def write(run, *args: Any, **kwargs: Any) -> Any:
+        result = original_write(run, *args, **kwargs)
+        after_write(run)
+        return result
+
+    setattr(shared_run_store, write_name, write)
+
+    def second(run, ctx):
+        entered.append("second")
+        return StepPlan(node_id="second", complete_output={"finished": True})
+
+    say = Effect(type=EffectType.ANSWER_USER, payload={"message": "step one"})
+    flow = WorkflowSpec(
+        workflow_id="two_steps",
+        entry_node="first",
+        nodes={
+            "first": lambda run, ctx: StepPlan(node_id="first", effect=say, next_node="second"),
+            "second": second,
+        },
+    )
+    worker = Runtime(run_store=shared_run_store, ledger_store=ledger_store, clock=clock)
+    run_id = worker.start(workflow=flow)
+    state = worker.tick(workflow=flow, run_id=run_id)
+
+    assert armed["on"] is False, "the operator's cancel was issued"
+    stored = worker.get_state(run_id)
+    assert stored.status == RunStatus.CANCELLED
+    assert stored.error == "between steps"
+    assert state.status == RunStatus.CANCELLED
+    assert _terminal_events(worker.get_ledger(run_id)) == ["system:terminal_status:cancelled"]
+    assert entered == [], "a cancelled run's next node handler must not be called"

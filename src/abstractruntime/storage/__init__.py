@@ -1,11 +1,15 @@
 """Run and ledger stores (SPEC §7): interfaces, backends and decorators.
 
 Backends that need an optional dependency are imported lazily by their own modules.
+``open_stores(url)`` (``memory://``, ``file:///dir``, ``sqlite:///path.db``) builds a matching set.
 """
 
 from .base import LedgerStore, QueryableRunStore, RunStore
 from .in_memory import InMemoryLedgerStore, InMemoryRunStore
+from .json_files import JsonFileRunStore, JsonlLedgerStore
 from .observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
+from .urls import Stores as Stores  # not in __all__: SPEC §1.2 pins that list
+from .urls import open_stores as open_stores
 
 __all__ = [
     "RunStore",
@@ -13,6 +17,8 @@ __all__ = [
     "QueryableRunStore",
     "InMemoryRunStore",
     "InMemoryLedgerStore",
+    "JsonFileRunStore",
+    "JsonlLedgerStore",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
 ]

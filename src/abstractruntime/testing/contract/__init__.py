@@ -1,0 +1,33 @@
+"""The store contract suite: one set of tests every RunStore/LedgerStore backend must pass.
+
+Ship it against your own backend by subclassing :class:`StoreContract` in a pytest module and
+providing a ``store_factory`` fixture returning a :class:`StoreFactory`::
+
+    import pytest
+    from abstractruntime.testing.contract import StoreContract, StoreFactory
+
+    class TestMyStores(StoreContract):
+        @pytest.fixture
+        def store_factory(self, tmp_path):
+            return StoreFactory(name="mine", open=lambda: (MyRunStore(tmp_path), MyLedgerStore(tmp_path)))
+
+``open`` must return *new* store objects over the *same* storage on every call: the suite calls it
+again to simulate a process restart.  Needs pytest (the ``test`` extra).
+"""
+
+from .factory import StoreFactory
+from .ledger_store import LedgerStoreContract
+from .run_store import RunStoreContract
+from .runtime import RuntimeOnStoreContract
+
+__all__ = [
+    "LedgerStoreContract",
+    "RunStoreContract",
+    "RuntimeOnStoreContract",
+    "StoreContract",
+    "StoreFactory",
+]
+
+
+class StoreContract(RunStoreContract, LedgerStoreContract, RuntimeOnStoreContract):
+    """Every contract test: run store, ledger store, and the runtime driving both."""

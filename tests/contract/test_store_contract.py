@@ -1,0 +1,49 @@
+"""The store contract suite, run on every bundled backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
+from abstractruntime.storage.json_files import JsonFileRunStore, JsonlLedgerStore
+from abstractruntime.storage.sqlite import SqliteDatabase, SqliteLedgerStore, SqliteRunStore
+from abstractruntime.testing.contract import StoreContract, StoreFactory
+
+
+def _memory(tmp_path: Path) -> StoreFactory:
+    pair = (InMemoryRunStore(), InMemoryLedgerStore())
+    return StoreFactory(name="memory", open=lambda: pair, durable=False)
+
+
+def _files(tmp_path: Path) -> StoreFactory:
+    return StoreFactory(name="files", open=lambda: (JsonFileRunStore(tmp_path), JsonlLedgerStore(tmp_path)))
+
+
+def _sqlite(tmp_path: Path) -> StoreFactory:
+    databases: list[SqliteDatabase] = []
+
+    def open_pair() -> tuple[SqliteRunStore, SqliteLedgerStore]:
+        db = SqliteDatabase(tmp_path / "runs.db")
+        databases.append(db)
+        return SqliteRunStore(db), SqliteLedgerStore(db)
+
+    def close() -> None:
+        for db in databases:
+            db.close()
+
+    return StoreFactory(name="sqlite", open=open_pair, close=close)
+
+
+BACKENDS = {"memory": _memory, "files": _files, "sqlite": _sqlite}
+
+
+class TestStoreContract(StoreContract):
+    @pytest.fixture(params=sorted(BACKENDS))
+    def store_factory(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+        factory = BACKENDS[request.param](tmp_path)
+        yield factory
+        if factory.close is not None:
+            factory.close()
