@@ -5,8 +5,8 @@ recomputed from the last checkpoint after a crash, so they fold into the next co
 step, a wait, completion, failure, a node error, or the end of the step budget.  Every effect step
 commits exactly once: its ledger records and the new state together.
 
-External control (SPEC §4.3 a): after each node handler returns, and after each effect ran, the loop
-peeks at the stored revision.  If another writer paused or cancelled the run meanwhile, the loop
+External control (SPEC §4.3 a): before each node handler is called, after each effect ran, and
+before a completion is applied, the loop peeks at the stored revision.  If another writer paused or cancelled the run meanwhile, the loop
 returns that persisted state without writing anything.
 """
 
@@ -84,15 +84,15 @@ class StepLoop:
         ctx = self._context()
         while steps < max_steps:
             steps += 1
+            persisted = self._access.interrupted(work)
+            if persisted is not None:
+                return persisted
             try:
                 plan = workflow.get_node(run.current_node)(run, ctx)
             except BaseException:
                 if dirty:
                     self._access.commit_unless_interrupted(work, ())
                 raise
-            persisted = self._access.interrupted(work)
-            if persisted is not None:
-                return persisted
             if plan.complete_output is not None:
                 return self._complete(work, plan)
             if plan.effect is None:
@@ -163,6 +163,9 @@ class StepLoop:
         return self._access.commit_unless_interrupted(work, records, precheck=False)
 
     def _complete(self, work: WorkingRun, plan: StepPlan) -> RunState:
+        persisted = self._access.interrupted(work)  # the node itself may have cancelled the run
+        if persisted is not None:
+            return persisted
         run = work.run
         run.status = RunStatus.COMPLETED
         run.output = plan.complete_output
