@@ -6,8 +6,8 @@ step, a wait, completion, failure, a node error, or the end of the step budget. 
 commits exactly once: its ledger records and the new state together.
 
 External control (SPEC §4.3 a): before each node handler is called, after each effect ran, and
-before a completion is applied, the loop peeks at the stored revision.  If another writer paused or cancelled the run meanwhile, the loop
-returns that persisted state without writing anything.
+before a completion is applied, the loop peeks at the stored revision.  If another writer paused or
+cancelled the run meanwhile, the loop returns that persisted state without writing anything.
 """
 
 from __future__ import annotations
