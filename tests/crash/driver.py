@@ -31,12 +31,20 @@ import sys
 import time
 from typing import Any
 
-from abstractruntime import Effect, EffectType, RunState, RunStatus, Runtime, StepPlan, WaitReason, WorkflowSpec
+from abstractruntime import (
+    Effect,
+    EffectType,
+    RunState,
+    RunStatus,
+    Runtime,
+    StepPlan,
+    WaitReason,
+    WorkflowSpec,
+)
 from abstractruntime.core.outcome import EffectOutcome
 from abstractruntime.storage.urls import open_stores
 
 WORKFLOW_ID = "crash_test"
-HOST_EFFECT_NODES = ("fetch", "lookup", "summarize", "notify")
 
 
 # -- workflow ----------------------------------------------------------------------------------------
@@ -60,7 +68,9 @@ def _lookup(run: RunState, ctx: Any) -> StepPlan:
         type=EffectType.TOOL_CALLS,
         payload={
             "op": "op-lookup",
-            "tool_calls": [{"name": "lookup", "arguments": {"q": run.vars["plan"]["source"]}, "call_id": "c1"}],
+            "tool_calls": [
+                {"name": "lookup", "arguments": {"q": run.vars["plan"]["source"]}, "call_id": "c1"}
+            ],
         },
         result_key="looked_up",
     )

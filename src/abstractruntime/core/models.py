@@ -275,6 +275,11 @@ class RunState:
         if not isinstance(data, dict):
             raise CorruptRunError(f"run data must be a JSON object, got {type(data).__name__}")
         run_id = data.get("run_id")
+        run_vars = data.get("vars")
+        if run_vars is not None and not isinstance(run_vars, dict):
+            raise CorruptRunError(
+                f"run vars must be a JSON object, got {type(run_vars).__name__}", run_id=run_id
+            )
         try:
             waiting = data.get("waiting")
             return cls(
@@ -282,7 +287,7 @@ class RunState:
                 workflow_id=data["workflow_id"],
                 status=RunStatus(data["status"]),
                 current_node=data["current_node"],
-                vars=data.get("vars") or {},
+                vars=run_vars or {},
                 waiting=None if waiting is None else WaitState.from_dict(waiting),
                 output=data.get("output"),
                 error=data.get("error"),

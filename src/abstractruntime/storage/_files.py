@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ try:
 except ImportError:  # pragma: no cover - non-POSIX platforms get in-process locking only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunLocks", "atomic_write", "durable_append", "fsync_dir"]
+__all__ = ["RunLocks", "atomic_write", "durable_append", "fsync_dir", "remove_stale_temp_files"]
 
 _STRIPES = 256
 _LOCK_SPAN = 1 << 30
@@ -54,6 +55,24 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def remove_stale_temp_files(directory: Path, pattern: str, *, older_than_s: float = 300.0) -> int:
+    """Delete temp files matching ``pattern`` left by writers killed before their rename.
+
+    Only files older than ``older_than_s`` seconds go, so a live writer's temp file is never touched.
+    Returns how many were removed.
+    """
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for candidate in directory.glob(pattern):
+        try:
+            if candidate.stat().st_mtime < cutoff:
+                candidate.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def durable_append(path: Path, data: bytes) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..core.models import RunState, RunStatus, StepRecord, WaitReason
 from ..errors import ConcurrencyError, CorruptRunError
-from ._files import RunLocks, atomic_write
+from ._files import RunLocks, atomic_write, remove_stale_temp_files
 from ._query import due_until, index_row, matches, newest_first
 from .base import Checkpoint, LedgerStore, RunStore
 from .codec import decode_run, encode_run
@@ -53,6 +53,7 @@ class JsonFileRunStore(RunStore):
         self._cache: dict[str, tuple[_FileKey, bytes, int, RunState | None]] = {}
         self._cache_lock = threading.Lock()
         self._children: dict[str, set[str]] | None = None
+        remove_stale_temp_files(self._dir, f"{_PREFIX}*{_SUFFIX}.*.tmp")
 
     @property
     def base_dir(self) -> Path:
@@ -86,7 +87,7 @@ class JsonFileRunStore(RunStore):
             revision, parsed = _revision_of(data), None
         run = parsed
         if run is None and parse:
-            run = decode_run(data, run_id=run_id, location=str(path))
+            run = self._decode(run_id, data)
         with self._cache_lock:
             self._cache[run_id] = (key, data, revision, run)
         return data, revision, run
@@ -115,7 +116,16 @@ class JsonFileRunStore(RunStore):
             return self._cache[run_id][1]
 
     def _fresh(self, run_id: str, data: bytes) -> RunState:
-        return decode_run(data, run_id=run_id, location=str(self._path(run_id)))
+        return self._decode(run_id, data)
+
+    def _decode(self, run_id: str, data: bytes) -> RunState:
+        path = self._path(run_id)
+        run = decode_run(data, run_id=run_id, location=str(path))
+        if run.run_id != run_id:
+            raise CorruptRunError(
+                f"{path} holds run {run.run_id!r}, not {run_id!r}", run_id=run_id, location=str(path)
+            )
+        return run
 
     # -- writing ---------------------------------------------------------------------------------
     def save(self, run: RunState) -> None:
