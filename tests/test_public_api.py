@@ -38,6 +38,8 @@ ROOT_NAMES = {
     "JsonFileCommandCursorStore",
     "SqliteCommandStore",
     "SqliteCommandCursorStore",
+    "HashChainedLedgerStore",
+    "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
     "EffectPolicy",
@@ -55,6 +57,8 @@ STORAGE_NAMES = {
     "InMemoryLedgerStore",
     "JsonFileRunStore",
     "JsonlLedgerStore",
+    "HashChainedLedgerStore",
+    "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
 }
@@ -123,6 +127,7 @@ DOCUMENTED_MODULES = {
     "abstractruntime.storage.in_memory": ["InMemoryRunStore", "InMemoryLedgerStore"],
     "abstractruntime.storage.observable": ["ObservableLedgerStore", "ObservableLedgerStoreProtocol"],
     "abstractruntime.storage.json_files": ["JsonFileRunStore", "JsonlLedgerStore"],
+    "abstractruntime.storage.ledger_chain": ["HashChainedLedgerStore", "verify_ledger_chain"],
     "abstractruntime.storage.sqlite": [
         "SqliteDatabase",
         "SqliteRunStore",

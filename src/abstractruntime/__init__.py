@@ -27,6 +27,7 @@ from .storage.commands import (
 )
 from .storage.in_memory import InMemoryLedgerStore, InMemoryRunStore
 from .storage.json_files import JsonFileRunStore, JsonlLedgerStore
+from .storage.ledger_chain import HashChainedLedgerStore, verify_ledger_chain
 from .storage.observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
 from .storage.sqlite import (
     SqliteCommandCursorStore,
@@ -71,6 +72,8 @@ __all__ = [
     "SqliteCommandStore",
     "SqliteCommandCursorStore",
     # Ledger decorators
+    "HashChainedLedgerStore",
+    "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
     # Effect policies

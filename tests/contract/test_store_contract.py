@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
+from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore, ObservableLedgerStore
+from abstractruntime.storage.base import LedgerStore, RunStore
 from abstractruntime.storage.json_files import JsonFileRunStore, JsonlLedgerStore
+from abstractruntime.storage.ledger_chain import HashChainedLedgerStore
 from abstractruntime.storage.sqlite import SqliteDatabase, SqliteLedgerStore, SqliteRunStore
 from abstractruntime.testing.contract import StoreContract, StoreFactory
 
@@ -37,7 +39,29 @@ def _sqlite(tmp_path: Path) -> StoreFactory:
     return StoreFactory(name="sqlite", open=open_pair, close=close)
 
 
-BACKENDS = {"memory": _memory, "files": _files, "sqlite": _sqlite}
+def _chained(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFactory]:
+    """The same backend behind HashChainedLedgerStore + ObservableLedgerStore: decorators keep every
+    guarantee (atomic step commits, indexed lookups)."""
+
+    def build(tmp_path: Path) -> StoreFactory:
+        base = make(tmp_path)
+
+        def open_pair() -> tuple[RunStore, LedgerStore]:
+            runs, ledger = base.open()
+            return runs, ObservableLedgerStore(HashChainedLedgerStore(ledger))
+
+        return StoreFactory(name=f"{base.name}+chain", open=open_pair, durable=base.durable, close=base.close)
+
+    return build
+
+
+BACKENDS = {
+    "memory": _memory,
+    "files": _files,
+    "sqlite": _sqlite,
+    "files+chain": _chained(_files),
+    "sqlite+chain": _chained(_sqlite),
+}
 
 
 class TestStoreContract(StoreContract):

@@ -7,6 +7,7 @@ Backends that need an optional dependency are imported lazily by their own modul
 from .base import LedgerStore, QueryableRunStore, RunStore
 from .in_memory import InMemoryLedgerStore, InMemoryRunStore
 from .json_files import JsonFileRunStore, JsonlLedgerStore
+from .ledger_chain import HashChainedLedgerStore, verify_ledger_chain
 from .observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
 from .urls import Stores as Stores  # not in __all__: SPEC §1.2 pins that list
 from .urls import open_stores as open_stores
@@ -19,6 +20,8 @@ __all__ = [
     "InMemoryLedgerStore",
     "JsonFileRunStore",
     "JsonlLedgerStore",
+    "HashChainedLedgerStore",
+    "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
 ]

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,23 +75,40 @@ def remove_stale_temp_files(directory: Path, pattern: str, *, older_than_s: floa
     return removed
 
 
-def durable_append(path: Path, data: bytes) -> None:
+def durable_append(path: Path, data: bytes | Callable[[bytes | None], bytes]) -> None:
     """Append ``data`` (one or more complete ``\\n``-terminated lines) to ``path`` and fsync.
 
     Holds an exclusive ``flock`` on the file while it repairs a torn tail and writes, so concurrent
-    appenders in other processes never interleave.
+    appenders in other processes never interleave.  ``data`` may be a function of the file's last
+    complete line (None for an empty file), called under the lock: hash chaining uses it.
     """
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         _cut_torn_tail(fd)
+        if callable(data):
+            data = data(_last_line(fd))
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def _last_line(fd: int) -> bytes | None:
+    """The last complete line of the file (without its newline), or None when the file is empty."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    window = min(size, 1 << 16)
+    while True:
+        chunk = os.pread(fd, window, size - window)
+        start = chunk.rfind(b"\n", 0, len(chunk) - 1)
+        if start >= 0 or window == size:
+            return chunk[start + 1 : -1]
+        window = min(size, window * 4)
 
 
 def _cut_torn_tail(fd: int) -> None:

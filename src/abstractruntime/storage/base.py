@@ -36,6 +36,7 @@ from ..core.models import RunState, RunStatus, StepRecord, WaitReason
 
 __all__ = [
     "Checkpoint",
+    "Link",
     "LedgerStore",
     "ObservableLedgerStoreProtocol",
     "QueryableRunIndexStore",
@@ -44,6 +45,11 @@ __all__ = [
     "RunStore",
     "find_completed_in",
 ]
+
+
+Link = Callable[[dict[str, Any] | None, StepRecord], None]
+"""``link(previous_record_dict_or_None, record)``: called by ``append_linked`` under the store's write
+lock before each record is written (hash chaining sets ``prev_hash``/``record_hash`` with it)."""
 
 
 class RunStore(ABC):

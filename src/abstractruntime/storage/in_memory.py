@@ -17,7 +17,7 @@ from typing import Any
 from ..core.models import RunState, RunStatus, StepRecord, StepStatus, WaitReason
 from ..errors import ConcurrencyError
 from ._query import due_until, index_row, matches, newest_first
-from .base import Checkpoint, LedgerStore, RunStore
+from .base import Checkpoint, LedgerStore, Link, RunStore
 
 __all__ = ["InMemoryLedgerStore", "InMemoryRunStore"]
 
@@ -147,12 +147,28 @@ class InMemoryLedgerStore(LedgerStore):
 
     def append(self, record: StepRecord) -> None:
         """Snapshot ``record`` and add it at the end of its run's ledger."""
-        data = asdict(record)
         with self._lock:
-            self._records.setdefault(record.run_id, []).append(data)
-            key = record.idempotency_key
-            if key and record.status == StepStatus.COMPLETED:
-                self._completed.setdefault((record.run_id, key), data)
+            self._append_locked(record)
+
+    def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
+        """Append ``records`` in order, calling ``link(previous_record_dict, record)`` before each, under
+        the store's lock (used by hash chaining: the chain head cannot change meanwhile)."""
+        if not records:
+            return
+        with self._lock:
+            existing = self._records.get(records[0].run_id)
+            last = existing[-1] if existing else None
+            for record in records:
+                link(last, record)
+                last = self._append_locked(record)
+
+    def _append_locked(self, record: StepRecord) -> dict[str, Any]:
+        data = asdict(record)
+        self._records.setdefault(record.run_id, []).append(data)
+        key = record.idempotency_key
+        if key and record.status == StepStatus.COMPLETED:
+            self._completed.setdefault((record.run_id, key), data)
+        return data
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
         """A new list of the stored record dicts of ``run_id``, in append order."""

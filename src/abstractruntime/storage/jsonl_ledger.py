@@ -24,7 +24,7 @@ from typing import Any
 from ..core.models import StepRecord
 from ..errors import InvalidRecordError
 from ._files import durable_append
-from .base import LedgerStore
+from .base import LedgerStore, Link
 from .codec import encode_record
 
 __all__ = ["JsonlLedgerStore", "parse_jsonl"]
@@ -52,6 +52,13 @@ def parse_jsonl(data: bytes, *, location: str) -> Iterator[dict[str, Any]]:
                 yield obj
             while pos < len(text) and text[pos].isspace():
                 pos += 1
+
+
+def _last_object(line: bytes | None, *, location: str) -> dict[str, Any] | None:
+    if not line:
+        return None
+    objects = builtins.list(parse_jsonl(line + b"\n", location=location))
+    return objects[-1] if objects else None
 
 
 @dataclass
@@ -111,6 +118,32 @@ class JsonlLedgerStore(LedgerStore):
         path = self._path(run_id)
         data = "".join(encode_record(r) + "\n" for r in records).encode("utf-8")
         durable_append(path, data)
+
+    def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
+        """Append records of one run, calling ``link(previous_record_dict, record)`` before each while the
+        file is locked, so the previous record cannot change meanwhile (hash chaining).
+
+        Raises:
+            InvalidRecordError: records of different runs, or no usable ``run_id``.
+            NotJsonSafeError: a record cannot be encoded; nothing is written.
+        """
+        if not records:
+            return
+        run_id = records[0].run_id
+        if any(r.run_id != run_id for r in records):
+            raise InvalidRecordError("append_linked takes records of one run only", run_id=run_id)
+        path = self._path(run_id)
+
+        def build(last_line: bytes | None) -> bytes:
+            last = _last_object(last_line, location=str(path))
+            lines = []
+            for record in records:
+                link(last, record)
+                lines.append(encode_record(record) + "\n")
+                last = record.to_dict()
+            return "".join(lines).encode("utf-8")
+
+        durable_append(path, build)
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
         """Every complete record of ``run_id`` in append order (``[]`` for an unknown run)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.models import StepRecord
 from ..errors import CapabilityError
-from .base import LedgerStore, ObservableLedgerStoreProtocol, find_completed_in
+from .base import LedgerStore, Link, ObservableLedgerStoreProtocol, find_completed_in
 
 __all__ = ["ObservableLedgerStore", "ObservableLedgerStoreProtocol"]
 
@@ -37,6 +37,7 @@ class ObservableLedgerStore(LedgerStore):
         self._subscribers: dict[int, tuple[Subscriber, str | None]] = {}
         self._next_id = 0
         self._lock = threading.Lock()
+        self._append_lock = threading.Lock()
 
     @property
     def inner(self) -> LedgerStore:
@@ -46,6 +47,9 @@ class ObservableLedgerStore(LedgerStore):
     def append(self, record: StepRecord) -> None:
         """Append to the inner store, then notify the matching subscribers."""
         self._inner.append(record)
+        self._notify(record)
+
+    def _notify(self, record: StepRecord) -> None:
         with self._lock:
             targets = [cb for cb, run_id in self._subscribers.values() if run_id in (None, record.run_id)]
         if not targets:
@@ -56,6 +60,36 @@ class ObservableLedgerStore(LedgerStore):
                 callback(data)
             except Exception:  # noqa: BLE001 - a subscriber must never break the run
                 _log.exception("ledger subscriber failed for run %s", record.run_id)
+
+    def append_many(self, records: Sequence[StepRecord]) -> None:
+        """Append several records (in one write when the inner store can), then notify."""
+        many = getattr(self._inner, "append_many", None)
+        if callable(many):
+            many(records)
+        else:
+            for record in records:
+                self._inner.append(record)
+        for record in records:
+            self._notify(record)
+
+    def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
+        """Forward a linked append (hash chaining over this store), then notify.
+
+        An inner store without ``append_linked`` is linked under this object's lock (in-process only).
+        """
+        linked = getattr(self._inner, "append_linked", None)
+        if callable(linked):
+            linked(records, link)
+        elif records:
+            with self._append_lock:
+                existing = self._inner.list(records[0].run_id)
+                last = existing[-1] if existing else None
+                for record in records:
+                    link(last, record)
+                    self._inner.append(record)
+                    last = asdict(record)
+        for record in records:
+            self._notify(record)
 
     def subscribe(self, callback: Subscriber, *, run_id: str | None = None) -> Callable[[], None]:
         """Register ``callback`` (for ``run_id`` only, when given); returns an idempotent unsubscribe."""

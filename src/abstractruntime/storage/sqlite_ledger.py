@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.models import StepRecord, StepStatus
 from ..errors import InvalidRecordError
-from .base import LedgerStore
+from .base import LedgerStore, Link
 from .codec import decode_json, encode_record
 from .sqlite_db import SqliteDatabase
 
@@ -53,6 +53,22 @@ class SqliteLedgerStore(LedgerStore):
                 "VALUES (?, ?, ?, ?, ?)",
                 (record.run_id, seq, text, status, record.idempotency_key),
             )
+
+    def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
+        """Append ``records`` in one transaction, calling ``link(previous_record_dict, record)`` before
+        each; the previous record is read inside the write transaction, so no other writer can slip in."""
+        if not records:
+            return
+        run_id = records[0].run_id
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT seq, record_json FROM ledger WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)
+            ).fetchone()
+            last = None if row is None else self._decode(run_id, row[0], row[1])
+            for record in records:
+                link(last, record)
+                self.append(record)
+                last = record.to_dict()
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
         """Every record of ``run_id`` in ``seq`` order."""

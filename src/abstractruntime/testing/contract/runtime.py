@@ -12,6 +12,7 @@ from ...core.outcome import EffectOutcome
 from ...core.runtime import Runtime
 from ...core.spec import RunContext, WorkflowSpec
 from ...errors import ConcurrencyError, RunNotWaitingError
+from ...storage.ledger_chain import verify_ledger_chain
 from ..clock import FakeClock
 from .factory import StoreFactory
 
@@ -65,6 +66,9 @@ class RuntimeOnStoreContract:
             ("completed", None),
             ("completed", "emit_event"),
         ]
+        records = second.get_ledger(run_id)
+        if any(r.get("record_hash") for r in records):
+            assert verify_ledger_chain(records)["ok"] is True
 
     def test_a_completed_effect_is_reused_not_executed_again(self, store_factory: StoreFactory) -> None:
         counter = _Counter()

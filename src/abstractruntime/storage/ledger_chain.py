@@ -1,0 +1,200 @@
+"""A tamper-evident ledger: every record carries the hash of the one before it (SPEC §7.10).
+
+``record_hash = sha256(canonical_json(record without record_hash/signature, with prev_hash))``, where
+canonical JSON is ``sort_keys=True, separators=(",", ":"), ensure_ascii=False``.  Editing any field of
+any record, deleting a record or reordering two breaks the chain at that point, and
+:func:`verify_ledger_chain` reports the first bad index.  (Removing records from the *end* leaves a
+shorter valid chain: compare ``head_hash`` with a head you kept elsewhere to detect truncation.)
+
+The chain head is read *inside the inner store's write lock or transaction* (the ``append_linked``
+capability of the bundled stores), so two writers — threads or processes — can never fork a chain.
+An inner store without that capability gets an in-process lock and a head cache instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from ..core.models import StepRecord
+from ..errors import CapabilityError
+from .base import LedgerStore, find_completed_in
+
+__all__ = ["HashChainedLedgerStore", "compute_record_hash", "verify_ledger_chain"]
+
+
+def compute_record_hash(*, record: dict[str, Any], prev_hash: str | None) -> str:
+    """The sha256 hex of ``record`` as chained after ``prev_hash`` (``record_hash``/``signature`` excluded)."""
+    body = dict(record)
+    body.pop("record_hash", None)
+    body.pop("signature", None)
+    body["prev_hash"] = prev_hash
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_enum_value)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _enum_value(value: Any) -> Any:
+    inner = getattr(value, "value", None)
+    if inner is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return inner
+
+
+def link_record(last: dict[str, Any] | None, record: StepRecord) -> None:
+    """Chain ``record`` after ``last`` (the run's previous record, or None): sets both hash fields."""
+    prev = last.get("record_hash") if last is not None else None
+    record.prev_hash = prev
+    record.record_hash = compute_record_hash(record=asdict(record), prev_hash=prev)
+
+
+class HashChainedLedgerStore(LedgerStore):
+    """Wraps ``inner`` and chains every appended record to the previous record of its run.
+
+    Args:
+        inner: the ledger store that keeps the records.
+    """
+
+    def __init__(self, inner: LedgerStore) -> None:
+        self._inner = inner
+        self._heads: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def inner(self) -> LedgerStore:
+        """The wrapped store."""
+        return self._inner
+
+    def append(self, record: StepRecord) -> None:
+        """Set ``prev_hash``/``record_hash`` on ``record`` and append it."""
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[StepRecord]) -> None:
+        """Chain and append several records of one run, in order, in one write where the store allows."""
+        if not records:
+            return
+        linked = getattr(self._inner, "append_linked", None)
+        if callable(linked):
+            linked(records, link_record)
+            return
+        with self._lock:
+            run_id = records[0].run_id
+            if run_id not in self._heads:
+                existing = self._inner.list(run_id)
+                self._heads[run_id] = existing[-1].get("record_hash") if existing else None
+            for record in records:
+                head = self._heads[run_id]
+                link_record(None if head is None else {"record_hash": head}, record)
+                self._inner.append(record)
+                self._heads[run_id] = record.record_hash
+
+    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
+        """The inner store's records of ``run_id``."""
+        return self._inner.list(run_id)
+
+    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """Forwarded idempotency lookup."""
+        finder = getattr(self._inner, "find_completed", None)
+        if callable(finder):
+            found: dict[str, Any] | None = finder(run_id, idempotency_key)
+            return found
+        return find_completed_in(self._inner.list(run_id), idempotency_key)
+
+    def count(self, run_id: str) -> int:
+        """Forwarded ``count`` (falls back to ``len(list(run_id))``)."""
+        counter = getattr(self._inner, "count", None)
+        return int(counter(run_id)) if callable(counter) else len(self._inner.list(run_id))
+
+    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Forwarded ``count_many``."""
+        many = getattr(self._inner, "count_many", None)
+        return dict(many(run_ids)) if callable(many) else {r: self.count(r) for r in run_ids}
+
+    def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Forwarded ``metrics_many``.
+
+        Raises:
+            CapabilityError: the inner store has none.
+        """
+        return dict(_forward(self._inner, "metrics_many")(run_ids))
+
+    def list_after(
+        self, *, run_id: str, after: int, limit: int = 1000
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Forwarded ``list_after``.
+
+        Raises:
+            CapabilityError: the inner store has none.
+        """
+        records, cursor = _forward(self._inner, "list_after")(run_id=run_id, after=after, limit=limit)
+        return builtins.list(records), int(cursor)
+
+    def subscribe(
+        self, callback: Callable[[dict[str, Any]], None], *, run_id: str | None = None
+    ) -> Callable[[], None]:
+        """Forwarded ``subscribe`` (wrap an ``ObservableLedgerStore`` to observe a chained ledger).
+
+        Raises:
+            CapabilityError: the inner store cannot be observed.
+        """
+        unsubscribe: Callable[[], None] = _forward(self._inner, "subscribe")(callback, run_id=run_id)
+        return unsubscribe
+
+
+def _forward(inner: LedgerStore, name: str) -> Callable[..., Any]:
+    method: Callable[..., Any] | None = getattr(inner, name, None)
+    if not callable(method):
+        raise CapabilityError(f"{type(inner).__name__} has no {name}()")
+    return method
+
+
+def verify_ledger_chain(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Check a run's records (in stored order) against their hash chain.
+
+    Returns ``{"ok", "count", "errors", "first_bad_index", "head_hash", "computed_head_hash"}``.  Each error
+    is ``{"index", "type", ...}`` with type ``prev_hash_mismatch`` (``expected_prev_hash``,
+    ``actual_prev_hash``), ``missing_record_hash`` (verification stops there) or ``record_hash_mismatch``
+    (``stored``, ``computed``).  ``first_bad_index`` is the lowest failing index (None when ok).
+    """
+    errors: builtins.list[dict[str, Any]] = []
+    prev: str | None = None
+    computed: str | None = None
+    for index, record in enumerate(records):
+        stored = record.get("record_hash")
+        if not stored:
+            errors.append({"index": index, "type": "missing_record_hash", "step_id": record.get("step_id")})
+            break
+        if record.get("prev_hash") != prev:
+            errors.append(
+                {
+                    "index": index,
+                    "type": "prev_hash_mismatch",
+                    "step_id": record.get("step_id"),
+                    "expected_prev_hash": prev,
+                    "actual_prev_hash": record.get("prev_hash"),
+                }
+            )
+        computed = compute_record_hash(record=record, prev_hash=record.get("prev_hash"))
+        if computed != stored:
+            errors.append(
+                {
+                    "index": index,
+                    "type": "record_hash_mismatch",
+                    "step_id": record.get("step_id"),
+                    "stored": stored,
+                    "computed": computed,
+                }
+            )
+        prev = stored
+    return {
+        "ok": not errors,
+        "count": len(records),
+        "errors": errors,
+        "first_bad_index": min((e["index"] for e in errors), default=None),
+        "head_hash": records[-1].get("record_hash") if records else None,
+        "computed_head_hash": computed,
+    }
