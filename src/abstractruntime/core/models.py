@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -372,12 +372,34 @@ class StepRecord:
         return self
 
     def snapshot(self) -> StepRecord:
-        """An independent copy, so the same logical record can be appended at two moments."""
-        return copy.deepcopy(self)
+        """A copy frozen at this moment, so the same logical record can be appended twice (STARTED,
+        then its end).  Shallow: ``finish_*`` and hash chaining rebind fields, they never mutate the
+        nested ``effect``/``result`` dicts in place."""
+        return copy.copy(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """``asdict(record)``: the ledger line shape."""
-        return asdict(self)
+        """The ledger line shape (the keys and values of ``asdict(record)``, status as its string).
+
+        Nested ``effect``/``result`` dicts are shared, not copied: encode or copy before mutating them.
+        """
+        return {
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "node_id": self.node_id,
+            "status": StepStatus(self.status).value,
+            "effect": self.effect,
+            "result": self.result,
+            "error": self.error,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "actor_id": self.actor_id,
+            "session_id": self.session_id,
+            "attempt": self.attempt,
+            "idempotency_key": self.idempotency_key,
+            "prev_hash": self.prev_hash,
+            "record_hash": self.record_hash,
+            "signature": self.signature,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,21 @@ def _revision_of(data: bytes) -> int:
 
 
 class JsonFileRunStore(RunStore):
-    """Run store writing ``<base_dir>/run_<run_id>.json`` (indented JSON of the 13-key run object).
+    """Run store writing ``<base_dir>/run_<run_id>.json`` (compact JSON of the 13-key run object).
 
     Args:
         base_dir: the directory (created when missing); it may be shared with a ``JsonlLedgerStore``.
+        cache_size: how many recently used run files are kept decoded in memory.
     """
 
-    def __init__(self, base_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, base_dir: str | os.PathLike[str], *, cache_size: int = 4096) -> None:
         self._dir = Path(base_dir).expanduser().resolve()
         self._dir.mkdir(parents=True, exist_ok=True)
         self._locks = RunLocks(self._dir / ".runs.lock")
         # run_id -> (file identity, file bytes, revision, parsed run used only for query filters)
-        self._cache: dict[str, tuple[_FileKey, bytes, int, RunState | None]] = {}
+        self._cache: OrderedDict[str, tuple[_FileKey, bytes, int, RunState | None]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._cache_size = max(int(cache_size), 1)
         self._children: dict[str, set[str]] | None = None
         remove_stale_temp_files(self._dir, f"{_PREFIX}*{_SUFFIX}.*.tmp")
 
@@ -89,8 +92,15 @@ class JsonFileRunStore(RunStore):
         if run is None and parse:
             run = self._decode(run_id, data)
         with self._cache_lock:
-            self._cache[run_id] = (key, data, revision, run)
+            self._remember(run_id, (key, data, revision, run))
         return data, revision, run
+
+    def _remember(self, run_id: str, entry: tuple[_FileKey, bytes, int, RunState | None]) -> None:
+        """Cache ``entry`` (caller holds ``_cache_lock``), evicting the least recently used runs."""
+        self._cache[run_id] = entry
+        self._cache.move_to_end(run_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def load(self, run_id: str) -> RunState | None:
         """A fresh copy of the stored run, or None when there is no file.
@@ -111,10 +121,6 @@ class JsonFileRunStore(RunStore):
         found = self._read(run_id)
         return None if found is None else found[1]
 
-    def _read_bytes(self, run_id: str) -> bytes:
-        with self._cache_lock:
-            return self._cache[run_id][1]
-
     def _fresh(self, run_id: str, data: bytes) -> RunState:
         return self._decode(run_id, data)
 
@@ -134,7 +140,7 @@ class JsonFileRunStore(RunStore):
         Raises:
             NotJsonSafeError: the run cannot be encoded; nothing is written.
         """
-        data = encode_run(run, indent=2).encode("utf-8")
+        data = encode_run(run).encode("utf-8")
         with self._locks.hold(run.run_id):
             self._write(run, data)
 
@@ -152,7 +158,7 @@ class JsonFileRunStore(RunStore):
             ConcurrencyError: the stored revision is not ``expected_revision``; nothing is written.
             NotJsonSafeError: the run cannot be encoded; nothing is written.
         """
-        data = encode_run(run, indent=2).encode("utf-8")
+        data = encode_run(run).encode("utf-8")
         with self._locks.hold(run.run_id):
             try:
                 actual: int | None = _revision_of(self._path(run.run_id).read_bytes())
@@ -178,14 +184,15 @@ class JsonFileRunStore(RunStore):
         stat = path.stat()
         with self._cache_lock:
             # the parsed copy is made lazily from the bytes, so it never aliases the caller's object
-            self._cache[run.run_id] = ((stat.st_mtime_ns, stat.st_size, stat.st_ino), data, revision, None)
+            self._remember(run.run_id, ((stat.st_mtime_ns, stat.st_size, stat.st_ino), data, revision, None))
             if self._children is not None and run.parent_run_id:
                 self._children.setdefault(run.parent_run_id, set()).add(run.run_id)
         return revision
 
     # -- queries ---------------------------------------------------------------------------------
-    def _scan(self) -> Iterator[RunState]:
-        """Every readable run, newest file first; unreadable files are logged and skipped."""
+    def _scan(self, blobs: dict[str, bytes]) -> Iterator[RunState]:
+        """Every readable run (shared parsed copies), newest file first; each file's bytes go into
+        ``blobs`` so callers can hand out fresh copies.  Unreadable files are logged and skipped."""
         entries = []
         with os.scandir(self._dir) as it:
             for entry in it:
@@ -203,6 +210,7 @@ class JsonFileRunStore(RunStore):
                 _log.error("skipping unreadable run file for run %s in %s", run_id, self._dir, exc_info=True)
                 continue
             if found is not None and found[2] is not None:
+                blobs[run_id] = found[0]
                 yield found[2]
 
     def list_runs(
@@ -215,19 +223,20 @@ class JsonFileRunStore(RunStore):
     ) -> builtins.list[RunState]:
         """Matching runs, newest ``updated_at`` first (files scanned newest first, stopping at ``limit``)."""
         found: builtins.list[RunState] = []
-        for run in self._scan():
+        blobs: dict[str, bytes] = {}
+        for run in self._scan(blobs):
             if len(found) >= limit:
                 break
             if matches(run, status=status, wait_reason=wait_reason, workflow_id=workflow_id):
                 found.append(run)
-        return [self._fresh(r.run_id, self._read_bytes(r.run_id)) for r in newest_first(found)]
+        return [self._fresh(r.run_id, blobs[r.run_id]) for r in newest_first(found)]
 
     def list_due_wait_until(self, *, now_iso: str, limit: int = 100) -> builtins.list[RunState]:
         """WAITING+UNTIL runs due at ``now_iso``, earliest deadline first (scans every run file)."""
-        waiting = (r for r in self._scan() if r.status == RunStatus.WAITING)
+        blobs: dict[str, bytes] = {}
+        waiting = (r for r in self._scan(blobs) if r.status == RunStatus.WAITING)
         return [
-            self._fresh(r.run_id, self._read_bytes(r.run_id))
-            for r in due_until(waiting, now_iso=now_iso, limit=limit)
+            self._fresh(r.run_id, blobs[r.run_id]) for r in due_until(waiting, now_iso=now_iso, limit=limit)
         ]
 
     def list_children(
@@ -236,7 +245,7 @@ class JsonFileRunStore(RunStore):
         """Children of ``parent_run_id`` ordered by ``created_at`` then ``run_id``."""
         if self._children is None:
             index: dict[str, set[str]] = {}
-            for run in self._scan():
+            for run in self._scan({}):
                 if run.parent_run_id:
                     index.setdefault(run.parent_run_id, set()).add(run.run_id)
             with self._cache_lock:
@@ -258,7 +267,7 @@ class JsonFileRunStore(RunStore):
         """Light rows (SPEC §7.1) of matching runs, newest ``updated_at`` first."""
         found = [
             r
-            for r in self._scan()
+            for r in self._scan({})
             if matches(r, status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only)
         ]
         return [index_row(r) for r in newest_first(found)[: max(limit, 0)]]

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +75,14 @@ class JsonlLedgerStore(LedgerStore):
 
     Args:
         base_dir: the directory (created when missing); it may be shared with a ``JsonFileRunStore``.
+        index_size: how many runs' idempotency indexes are kept in memory (least recently used go).
     """
 
-    def __init__(self, base_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, base_dir: str | os.PathLike[str], *, index_size: int = 1024) -> None:
         self._dir = Path(base_dir).expanduser().resolve()
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._indexes: dict[str, _KeyIndex] = {}
+        self._indexes: OrderedDict[str, _KeyIndex] = OrderedDict()
+        self._index_size = max(int(index_size), 1)
         self._lock = threading.Lock()
 
     @property
@@ -159,6 +162,9 @@ class JsonlLedgerStore(LedgerStore):
         path = self._path(run_id)
         with self._lock:
             index = self._indexes.setdefault(run_id, _KeyIndex())
+            self._indexes.move_to_end(run_id)
+            while len(self._indexes) > self._index_size:
+                self._indexes.popitem(last=False)
             self._refresh(path, index)
             return index.completed.get(idempotency_key)
 

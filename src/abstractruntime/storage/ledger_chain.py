@@ -18,7 +18,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from ..core.models import StepRecord
@@ -49,7 +48,7 @@ def link_record(last: dict[str, Any] | None, record: StepRecord) -> None:
     """Chain ``record`` after ``last`` (the run's previous record, or None): sets both hash fields."""
     prev = last.get("record_hash") if last is not None else None
     record.prev_hash = prev
-    record.record_hash = compute_record_hash(record=asdict(record), prev_hash=prev)
+    record.record_hash = compute_record_hash(record=record.to_dict(), prev_hash=prev)
 
 
 class HashChainedLedgerStore(LedgerStore):

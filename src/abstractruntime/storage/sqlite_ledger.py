@@ -42,16 +42,28 @@ class SqliteLedgerStore(LedgerStore):
             InvalidRecordError (ValueError): ``record.run_id`` is empty.
             NotJsonSafeError (TypeError): the record cannot be encoded; nothing is written.
         """
-        if not record.run_id:
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[StepRecord]) -> None:
+        """Append records of one run with consecutive seqs, in one transaction (joining an open one).
+
+        Raises:
+            InvalidRecordError (ValueError): an empty ``run_id``, or records of different runs.
+            NotJsonSafeError (TypeError): a record cannot be encoded; nothing is written.
+        """
+        if not records:
+            return
+        run_id = records[0].run_id
+        if not run_id:
             raise InvalidRecordError("ledger record has an empty run_id")
-        text = encode_record(record)
-        status = StepStatus(record.status).value
+        if any(r.run_id != run_id for r in records):
+            raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
+        encoded = [(encode_record(r), StepStatus(r.status).value, r.idempotency_key) for r in records]
         with self._db.transaction() as conn:
-            seq = _next_seq(conn, record.run_id)
-            conn.execute(
-                "INSERT INTO ledger (run_id, seq, record_json, status, idempotency_key) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (record.run_id, seq, text, status, record.idempotency_key),
+            first = _allocate(conn, run_id, len(encoded)) - len(encoded) + 1
+            conn.executemany(
+                "INSERT INTO ledger (run_id, seq, record_json, status, idempotency_key) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, first + i, text, status, key) for i, (text, status, key) in enumerate(encoded)],
             )
 
     def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
@@ -67,8 +79,8 @@ class SqliteLedgerStore(LedgerStore):
             last = None if row is None else self._decode(run_id, row[0], row[1])
             for record in records:
                 link(last, record)
-                self.append(record)
                 last = record.to_dict()
+            self.append_many(records)
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
         """Every record of ``run_id`` in ``seq`` order."""
@@ -82,8 +94,9 @@ class SqliteLedgerStore(LedgerStore):
         row = (
             self._db.connection()
             .execute(
-                "SELECT seq, record_json FROM ledger "
-                "WHERE run_id = ? AND idempotency_key = ? AND status = 'completed' ORDER BY seq LIMIT 1",
+                "SELECT seq, record_json FROM ledger INDEXED BY idx_ledger_completed_key "
+                "WHERE run_id = ? AND idempotency_key = ? AND status = 'completed' "
+                "AND idempotency_key IS NOT NULL ORDER BY seq LIMIT 1",
                 (run_id, idempotency_key),
             )
             .fetchone()
@@ -158,14 +171,15 @@ class SqliteLedgerStore(LedgerStore):
         return data
 
 
-def _next_seq(conn: sqlite3.Connection, run_id: str) -> int:
+def _allocate(conn: sqlite3.Connection, run_id: str, count: int) -> int:
+    """Reserve ``count`` seqs for ``run_id``; returns the last one reserved."""
     upsert = (
-        "INSERT INTO ledger_heads (run_id, last_seq) VALUES (?, 1) "
-        "ON CONFLICT(run_id) DO UPDATE SET last_seq = last_seq + 1"
+        "INSERT INTO ledger_heads (run_id, last_seq) VALUES (?, ?) "
+        "ON CONFLICT(run_id) DO UPDATE SET last_seq = last_seq + excluded.last_seq"
     )
     if _RETURNING:
-        return int(conn.execute(upsert + " RETURNING last_seq", (run_id,)).fetchone()[0])
-    conn.execute(upsert, (run_id,))
+        return int(conn.execute(upsert + " RETURNING last_seq", (run_id, count)).fetchone()[0])
+    conn.execute(upsert, (run_id, count))
     return int(conn.execute("SELECT last_seq FROM ledger_heads WHERE run_id = ?", (run_id,)).fetchone()[0])
 
 

@@ -117,18 +117,25 @@ class SqliteRunStore(RunStore):
         """
         text = encode_run(run)
         with self._db.transaction() as conn:
-            row = conn.execute("SELECT revision FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT revision, wait_until FROM runs WHERE run_id = ?", (run.run_id,)
+            ).fetchone()
             actual = None if row is None else int(row[0])
             if actual != expected_revision:
                 raise ConcurrencyError(
                     run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
                 )
-            for record in records:
-                ledger_store.append(record)
-            self._write(conn, run, text)
+            if records:
+                append_many = getattr(ledger_store, "append_many", None)
+                if callable(append_many):
+                    append_many(records)
+                else:
+                    for record in records:
+                        ledger_store.append(record)
+            self._write(conn, run, text, had_timer=row is not None and row[1] is not None)
         return 1 if actual is None else actual + 1
 
-    def _write(self, conn: sqlite3.Connection, run: RunState, text: str) -> None:
+    def _write(self, conn: sqlite3.Connection, run: RunState, text: str, *, had_timer: bool = True) -> None:
         wait = run.waiting
         reason = None if wait is None else WaitReason(wait.reason).value
         until = wait.until if wait is not None and wait.reason == WaitReason.UNTIL else None
@@ -160,7 +167,8 @@ class SqliteRunStore(RunStore):
         else:
             if until is not None and run.status == RunStatus.WAITING:
                 _log.warning("run %s waits until an unparsable time %r; it is not indexed", run.run_id, until)
-            conn.execute("DELETE FROM wait_index WHERE run_id = ?", (run.run_id,))
+            if had_timer:
+                conn.execute("DELETE FROM wait_index WHERE run_id = ?", (run.run_id,))
 
     # -- QueryableRunStore ------------------------------------------------------------------------
     def list_runs(

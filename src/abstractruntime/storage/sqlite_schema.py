@@ -73,7 +73,7 @@ def _v1(conn: sqlite3.Connection) -> None:
             idempotency_key TEXT,
             PRIMARY KEY (run_id, seq)
         );
-        CREATE INDEX IF NOT EXISTS idx_ledger_completed_key ON ledger(run_id, idempotency_key)
+        CREATE INDEX IF NOT EXISTS idx_ledger_completed_key ON ledger(run_id, idempotency_key, seq)
             WHERE status = 'completed' AND idempotency_key IS NOT NULL;
 
         CREATE TABLE IF NOT EXISTS ledger_heads (
