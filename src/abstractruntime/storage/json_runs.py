@@ -58,6 +58,10 @@ class JsonFileRunStore(RunStore):
         self._children: dict[str, set[str]] | None = None
         remove_stale_temp_files(self._dir, f"{_PREFIX}*{_SUFFIX}.*.tmp")
 
+    def close(self) -> None:
+        """Release the lock file descriptor (the store reopens it if used again)."""
+        self._locks.close()
+
     @property
     def base_dir(self) -> Path:
         """The directory holding the run files."""

@@ -51,6 +51,9 @@ class Stores:
         """Release connections and file handles held by these stores."""
         if self.database is not None:
             self.database.close()
+        closer = getattr(self.run_store, "close", None)
+        if callable(closer):
+            closer()
 
 
 def open_stores(url: str) -> Stores:
