@@ -10,6 +10,7 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── RunNotFoundError              (KeyError)     unknown run id
     ├── UnknownNodeError              (KeyError)     node id missing from a WorkflowSpec
     ├── WorkflowNotRegisteredError    (KeyError)     workflow id missing from a registry
+    ├── WorkflowAlreadyRegisteredError (ValueError)  workflow id registered twice
     ├── InvalidStepPlanError          (ValueError)   a node returned neither effect nor next node
     ├── ResumeError                   (ValueError)   a resume that cannot be applied
     │   ├── RunPausedError                           the run is paused
@@ -20,6 +21,9 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── NotJsonSafeError              (TypeError)    a value that cannot be stored as JSON
     ├── CorruptRunError               (ValueError)   stored run/ledger data that cannot be decoded
     ├── InvalidRecordError            (ValueError)   a record a store refuses (for example no run_id)
+    ├── InvalidArtifactIdError        (ValueError)   an artifact/blob id unsafe as a file name
+    ├── CorruptArtifactError          (ValueError)   stored artifact metadata that cannot be decoded
+    ├── CyclicValueError              (ValueError)   a value that contains itself (offloading)
     ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
     └── MissingExtraError             (ImportError)  an optional dependency is not installed
@@ -34,7 +38,10 @@ __all__ = [
     "AbstractRuntimeError",
     "CapabilityError",
     "ConcurrencyError",
+    "CorruptArtifactError",
     "CorruptRunError",
+    "CyclicValueError",
+    "InvalidArtifactIdError",
     "InvalidEventKeyError",
     "InvalidRecordError",
     "InvalidStepPlanError",
@@ -47,6 +54,7 @@ __all__ = [
     "UnknownNodeError",
     "VarsPathError",
     "WaitKeyMismatchError",
+    "WorkflowAlreadyRegisteredError",
     "WorkflowNotRegisteredError",
 ]
 
@@ -86,6 +94,14 @@ class WorkflowNotRegisteredError(AbstractRuntimeError, KeyError):
 
     def __init__(self, workflow_id: str, *, run_id: str | None = None) -> None:
         super().__init__(f"Workflow '{workflow_id}' is not registered", run_id=run_id)
+        self.workflow_id = workflow_id
+
+
+class WorkflowAlreadyRegisteredError(AbstractRuntimeError, ValueError):
+    """A workflow registry already holds a spec under ``workflow_id`` (SPEC §8.1 ``register``)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"Workflow '{workflow_id}' is already registered")
         self.workflow_id = workflow_id
 
 
@@ -176,6 +192,48 @@ class CorruptRunError(AbstractRuntimeError, ValueError):
 
 class InvalidRecordError(AbstractRuntimeError, ValueError):
     """A store refuses a record or command as given (an empty ``run_id``, a missing type...)."""
+
+
+class InvalidArtifactIdError(AbstractRuntimeError, ValueError):
+    """An artifact or blob id that does not match ``^[a-zA-Z0-9_-]+$`` (SPEC §7.6).
+
+    File-backed artifact stores form file names from ids, so anything else (``../x``, ``a/b``, an
+    empty string) is refused as a path-traversal guard.
+
+    Attributes:
+        artifact_id: the refused id (as given, possibly not a str).
+    """
+
+    def __init__(self, artifact_id: object, *, run_id: str | None = None) -> None:
+        super().__init__(
+            f"Invalid artifact id {artifact_id!r}: only letters, digits, '_' and '-' are allowed",
+            run_id=run_id,
+        )
+        self.artifact_id = artifact_id
+
+
+class CorruptArtifactError(AbstractRuntimeError, ValueError):
+    """Stored artifact metadata cannot be decoded into an ``ArtifactMetadata`` (SPEC §7.6).
+
+    Attributes:
+        location: the file the bad data came from, when known.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class CyclicValueError(AbstractRuntimeError, ValueError):
+    """A value to offload contains itself, so it has no JSON form (SPEC §7.8).
+
+    Attributes:
+        path: where the cycle closes, such as ``vars._temp.node``.
+    """
+
+    def __init__(self, *, path: str, run_id: str | None = None) -> None:
+        super().__init__(f"Value at '{path or '<root>'}' contains a reference cycle", run_id=run_id)
+        self.path = path
 
 
 class ConcurrencyError(AbstractRuntimeError, RuntimeError):

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore, ObservableLedgerStore
+from abstractruntime.storage.artifacts import FileArtifactStore
 from abstractruntime.storage.base import LedgerStore, RunStore
 from abstractruntime.storage.json_files import JsonFileRunStore, JsonlLedgerStore
 from abstractruntime.storage.ledger_chain import HashChainedLedgerStore
+from abstractruntime.storage.offloading import OffloadingLedgerStore, OffloadingRunStore
 from abstractruntime.storage.sqlite import SqliteDatabase, SqliteLedgerStore, SqliteRunStore
 from abstractruntime.testing.contract import StoreContract, StoreFactory
 
@@ -55,12 +57,36 @@ def _chained(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFact
     return build
 
 
+def _offloaded(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFactory]:
+    """The same backend behind OffloadingRunStore + OffloadingLedgerStore: the decorators keep
+    revisions, one-unit commits and indexed idempotency lookups (the contract's values stay under the
+    1 KiB limit; tests/storage/test_offloading.py covers what moves to artifacts)."""
+
+    def build(tmp_path: Path) -> StoreFactory:
+        base = make(tmp_path)
+
+        def open_pair() -> tuple[RunStore, LedgerStore]:
+            runs, ledger = base.open()
+            artifacts = FileArtifactStore(tmp_path / "offload")
+            return (
+                OffloadingRunStore(runs, artifact_store=artifacts, max_inline_bytes=1024),
+                OffloadingLedgerStore(ledger, artifact_store=artifacts, max_inline_bytes=1024),
+            )
+
+        return StoreFactory(
+            name=f"{base.name}+offload", open=open_pair, durable=base.durable, close=base.close
+        )
+
+    return build
+
+
 BACKENDS = {
     "memory": _memory,
     "files": _files,
     "sqlite": _sqlite,
     "files+chain": _chained(_files),
     "sqlite+chain": _chained(_sqlite),
+    "sqlite+offload": _offloaded(_sqlite),
 }
 
 

@@ -589,7 +589,9 @@ def test_user_handler_overrides_builtin(make_runtime) -> None:
     assert state.vars["r"] == {"text": "auto"}
 
 
-@pytest.mark.parametrize("effect_type", [EffectType.MEMORY_NOTE, EffectType.LLM_CALL, EffectType.TOOL_CALLS])
+@pytest.mark.parametrize(
+    "effect_type", [EffectType.MEMORY_KG_QUERY, EffectType.LLM_CALL, EffectType.TOOL_CALLS]
+)
 def test_missing_handler_fails_the_run(runtime, effect_type) -> None:
     _, run_id, state = run_effect(runtime, Effect(type=effect_type, payload={"note": "n"}))
     message = f"No effect handler registered for {effect_type.value}"

@@ -3,11 +3,17 @@
 The facade is thin on purpose.  The step loop lives in ``core/engine/loop.py``, effect execution in
 ``core/engine/effect_step.py``, resumes in ``core/engine/resume.py``, operator actions in
 ``core/engine/control.py`` and the built-in effect handlers in ``core/effects/``.
+
+Evidence (SPEC §10.2): when an artifact store is configured, the step loop and the resumer call
+:meth:`Runtime._capture_tool_evidence` for tool batches.  It imports ``abstractruntime.evidence``
+lazily (the kernel never imports it at load time) and turns every capture failure into a
+``_runtime.evidence_warnings`` entry: evidence never fails a run.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -20,7 +26,7 @@ from .effects import EffectRegistry, register_builtin_handlers
 from .engine.control import RunControl
 from .engine.effect_step import EffectExecutor
 from .engine.limits import check_limits, limit_status
-from .engine.loop import StepLoop
+from .engine.loop import EvidenceCapture, StepLoop
 from .engine.resume import Resumer
 from .engine.store_access import StoreAccess
 from .models import LimitWarning, RunState
@@ -29,6 +35,11 @@ from .policy import DefaultEffectPolicy, EffectPolicy
 from .spec import RunContext, WorkflowSpec
 
 __all__ = ["DefaultRunContext", "EffectHandler", "EffectOutcome", "Runtime"]
+
+_log = logging.getLogger("abstractruntime.evidence")
+
+MAX_EVIDENCE_WARNINGS = 100
+"""``_runtime.evidence_warnings`` keeps at most this many entries, newest last."""
 
 
 class DefaultRunContext:
@@ -52,10 +63,12 @@ class Runtime:
         context: the RunContext object handed to every node (default :class:`DefaultRunContext`).
         workflow_registry: any object with ``get(workflow_id) -> WorkflowSpec | None``; needed by
             START_SUBWORKFLOW and EMIT_EVENT delivery.
-        artifact_store: used by evidence lookups.
+        artifact_store: enables evidence capture for tool calls (SPEC §10.2), evidence lookups and the
+            MEMORY_* effects (SPEC §4.9), which store notes and archived messages there.
         effect_policy: retries and idempotency keys (default :class:`DefaultEffectPolicy`).
         config: limits and model metadata seeded into new runs (default :class:`RuntimeConfig`).
-        chat_summarizer: kept for the memory effects; unused by the kernel itself.
+        chat_summarizer: summarises older messages for MEMORY_COMPACT; without one, MEMORY_COMPACT runs
+            an LLM_CALL in a child run of ``wf_memory_compact_llm``.
         clock: time source (default the system clock); use ``abstractruntime.testing.FakeClock`` in tests.
     """
 
@@ -92,10 +105,18 @@ class Runtime:
             clock=self._clock,
         )
         self._loop = StepLoop(
-            access=self._access, executor=executor, clock=self._clock, context=lambda: self._context
+            access=self._access,
+            executor=executor,
+            clock=self._clock,
+            context=lambda: self._context,
+            evidence=self._evidence_hook,
         )
         self._resumer = Resumer(
-            access=self._access, loop=self._loop, clock=self._clock, tool_executor=lambda: self._tool_executor
+            access=self._access,
+            loop=self._loop,
+            clock=self._clock,
+            tool_executor=lambda: self._tool_executor,
+            evidence=self._evidence_hook,
         )
         self._control = RunControl(access=self._access, clock=self._clock)
 
@@ -320,6 +341,36 @@ class Runtime:
         data = self._artifact_store.load_json(evidence_id)
         return data if isinstance(data, dict) else None
 
+    def _evidence_hook(self) -> EvidenceCapture | None:
+        """The evidence capture hook for the engine: on only while an artifact store is set."""
+        return self._capture_tool_evidence if self._artifact_store is not None else None
+
+    def _capture_tool_evidence(
+        self, run: RunState, node_id: str, tool_calls: list[Any], tool_result: dict[str, Any]
+    ) -> None:
+        """Record evidence for one tool batch (SPEC §10.2); never raises.
+
+        Args:
+            run: the run; its ``_runtime.memory_spans`` gets one span per captured call.
+            node_id: the TOOL_CALLS node (or the waiting node, on resume).
+            tool_calls: the batch's calls (dicts with ``name``, ``arguments``, ``call_id``).
+            tool_result: ``{"mode", "results": [...]}``, edited in place (large fields → refs).
+        """
+        now = to_iso(self._clock.now())
+        try:
+            from ..evidence.recorder import EvidenceRecorder  # lazy: keeps core free of import cycles
+
+            recorder = EvidenceRecorder(artifact_store=self._artifact_store, clock=self._clock)
+            stats = recorder.record_tool_calls(
+                run=run, node_id=node_id, tool_calls=tool_calls, tool_results=tool_result
+            )
+            errors = [str(e.get("error")) for e in stats.errors]
+        except Exception as exc:  # noqa: BLE001 - evidence never fails a run; the failure is recorded
+            _log.warning("evidence capture failed for run %s at node %s", run.run_id, node_id, exc_info=True)
+            errors = [f"{type(exc).__name__}: {exc}"]
+        for error in errors:
+            _note_evidence_warning(run, node_id=node_id, error=error, now=now)
+
     def get_limit_status(self, run_id: str) -> dict[str, Any]:
         """Iteration, token and history limits of ``run_id`` with percentages (SPEC §4.8)."""
         return limit_status(self.get_state(run_id))
@@ -331,3 +382,16 @@ class Runtime:
     def update_limits(self, run_id: str, updates: Mapping[str, Any]) -> RunState:
         """Copy the allow-listed limit keys of ``updates`` into ``_limits`` and save (SPEC §4.8)."""
         return self._control.update_limits(run_id, updates)
+
+
+def _note_evidence_warning(run: RunState, *, node_id: str, error: str, now: str) -> None:
+    """Append ``{ts, node_id, error}`` to ``vars._runtime.evidence_warnings`` (newest kept)."""
+    runtime_ns = run.vars.get("_runtime")
+    if not isinstance(runtime_ns, dict):
+        runtime_ns = run.vars["_runtime"] = {}
+    warnings = runtime_ns.get("evidence_warnings")
+    if not isinstance(warnings, list):
+        warnings = runtime_ns["evidence_warnings"] = []
+    warnings.append({"ts": now, "node_id": node_id, "error": error})
+    if len(warnings) > MAX_EVIDENCE_WARNINGS:
+        del warnings[: len(warnings) - MAX_EVIDENCE_WARNINGS]

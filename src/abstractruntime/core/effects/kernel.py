@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from ...storage.base import RunStore
+from ...storage.base import LedgerStore, RunStore
 from ..models import RunState
 from ..spec import WorkflowSpec
 
@@ -23,7 +23,20 @@ class Kernel(Protocol):
     def run_store(self) -> RunStore: ...
 
     @property
+    def ledger_store(self) -> LedgerStore: ...
+
+    @property
     def workflow_registry(self) -> Any: ...
+
+    @property
+    def artifact_store(self) -> Any:
+        """The artifact store (SPEC §7.6 ``ArtifactStore``), or None; used by the MEMORY_* handlers."""
+        ...
+
+    @property
+    def chat_summarizer(self) -> Any:
+        """The object with ``summarize_chat_history(...)`` (SPEC §4.1), or None; used by MEMORY_COMPACT."""
+        ...
 
     def now(self) -> datetime:
         """The runtime clock's current UTC time."""
@@ -40,6 +53,8 @@ class Kernel(Protocol):
     ) -> str: ...
 
     def tick(self, *, workflow: WorkflowSpec, run_id: str, max_steps: int = 100) -> RunState: ...
+
+    def cancel_run(self, run_id: str, *, reason: str | None = None) -> RunState: ...
 
     def resume(
         self, *, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int = 100

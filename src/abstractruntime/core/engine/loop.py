@@ -8,10 +8,16 @@ commits exactly once: its ledger records and the new state together.
 External control (SPEC §4.3 a): before each node handler is called, after each effect ran, and
 before a completion is applied, the loop peeks at the stored revision.  If another writer paused or
 cancelled the run meanwhile, the loop returns that persisted state without writing anything.
+
+Evidence (SPEC §4.3 e.6): a completed, non-reused TOOL_CALLS step is handed to the optional
+:data:`EvidenceCapture` hook before its trace is recorded and before the step commits, so the
+evidence span lands in the same commit.  The hook edits the tool results in place (vars and trace);
+the step's ledger record keeps a copy of what the handler returned.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +33,13 @@ from .store_access import StoreAccess, WorkingRun, is_paused
 from .tool_calls import remember_pending_tool_calls
 from .traces import record_node_trace
 
-__all__ = ["StepLoop"]
+__all__ = ["EvidenceCapture", "StepLoop"]
 
 _log = logging.getLogger("abstractruntime.engine")
+
+EvidenceCapture = Callable[[RunState, str, list[Any], dict[str, Any]], None]
+"""``capture(run, node_id, tool_calls, tool_result)``: records evidence for a tool batch, editing
+``tool_result`` (``{"mode", "results": [...]}``) and ``run.vars`` in place; must not raise."""
 
 
 class StepLoop:
@@ -40,6 +50,8 @@ class StepLoop:
         executor: runs effect steps.
         clock: time source for timestamps and UNTIL deadlines.
         context: zero-argument callable returning the RunContext handed to every node.
+        evidence: zero-argument callable returning the evidence hook, or None when evidence is off
+            (no artifact store); omitted means off.
     """
 
     def __init__(
@@ -49,11 +61,13 @@ class StepLoop:
         executor: EffectExecutor,
         clock: Clock,
         context: Callable[[], RunContext],
+        evidence: Callable[[], EvidenceCapture | None] | None = None,
     ) -> None:
         self._access = access
         self._executor = executor
         self._clock = clock
         self._context = context
+        self._evidence = evidence
 
     def tick(self, workflow: WorkflowSpec, run_id: str, max_steps: int) -> RunState:
         """Load ``run_id`` and advance it by at most ``max_steps`` steps (see :meth:`advance`)."""
@@ -126,6 +140,7 @@ class StepLoop:
         persisted = self._access.interrupted(work)
         if persisted is not None:
             return persisted
+        self._capture_evidence(run, plan, step)
         self._trace(run, plan, step)
         outcome = step.outcome
         records = list(step.records)
@@ -184,6 +199,23 @@ class StepLoop:
         return persisted if persisted is not None else work.run
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _capture_evidence(self, run: RunState, plan: StepPlan, step: EffectStepResult) -> None:
+        """SPEC §4.3 e.6: hand a completed, freshly executed TOOL_CALLS batch to the evidence hook."""
+        capture = self._evidence() if self._evidence is not None else None
+        result = step.outcome.result
+        if (
+            capture is None
+            or step.reused
+            or step.outcome.status != "completed"
+            or step.effect.type != EffectType.TOOL_CALLS
+            or not isinstance(result, dict)
+        ):
+            return
+        if step.records and step.records[-1].result is result:
+            step.records[-1].result = copy.deepcopy(result)  # the ledger keeps what the handler returned
+        calls = step.effect.payload.get("tool_calls") if isinstance(step.effect.payload, dict) else None
+        capture(run, plan.node_id, calls if isinstance(calls, list) else [], result)
+
     def _trace(self, run: RunState, plan: StepPlan, step: EffectStepResult) -> None:
         outcome = step.outcome
         record_node_trace(

@@ -4,10 +4,16 @@ The resume commits once — the payload at ``result_key``, the ``resume`` ledger
 terminal wait, the completion and status records) together with the new state — and then continues
 with the step loop on the same loaded copy.  Two drivers resuming the same wait: the revision check
 lets exactly one commit; the other gets ``ConcurrencyError`` and changes nothing.
+
+Evidence (SPEC §4.6 step 3): when the wait's ``details`` carry ``tool_calls_for_evidence`` (or
+``tool_calls``) and the evidence hook is on, the merged tool results are captured before the commit.
+The hook works on a copy: vars (and a terminal wait's output) get the captured copy, while the
+ledger records and the caller's payload object keep the results as delivered.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +23,7 @@ from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState
 from ..spec import WorkflowSpec
 from ..vars import set_vars_path
-from .loop import StepLoop
+from .loop import EvidenceCapture, StepLoop
 from .records import resume_completion_record, resume_record, status_record
 from .resume_payload import shape_resume_payload
 from .store_access import StoreAccess, WorkingRun, is_paused
@@ -34,15 +40,23 @@ class Resumer:
         loop: the step loop that continues the run afterwards.
         clock: time source.
         tool_executor: zero-argument callable returning the executor for approval resumes (or None).
+        evidence: zero-argument callable returning the evidence hook, or None when evidence is off.
     """
 
     def __init__(
-        self, *, access: StoreAccess, loop: StepLoop, clock: Clock, tool_executor: Callable[[], Any]
+        self,
+        *,
+        access: StoreAccess,
+        loop: StepLoop,
+        clock: Clock,
+        tool_executor: Callable[[], Any],
+        evidence: Callable[[], EvidenceCapture | None] | None = None,
     ) -> None:
         self._access = access
         self._loop = loop
         self._clock = clock
         self._tool_executor = tool_executor
+        self._evidence = evidence
 
     def resume(
         self, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int
@@ -64,10 +78,11 @@ class Resumer:
             pop_pending_tool_calls(run)
         else:
             stored = shape_resume_payload(wait, payload, tool_executor=self._tool_executor())
-            set_vars_path(run.vars, wait.result_key, stored)
             synthetic = self._tool_calls_completion(run, stored, now)
             if synthetic is not None:
                 records.append(synthetic)
+            stored = self._capture_evidence(run, wait, stored)
+            set_vars_path(run.vars, wait.result_key, stored)
         reason = WaitReason(wait.reason).value
         records.append(
             resume_record(
@@ -104,6 +119,17 @@ class Resumer:
         if wait_key is not None and expected is not None and wait_key != expected:
             raise WaitKeyMismatchError(run_id=run.run_id, expected=expected, got=wait_key)
         return run.waiting
+
+    def _capture_evidence(self, run: RunState, wait: WaitState, stored: Any) -> Any:
+        """SPEC §4.6 step 3: capture evidence on a copy of the merged results; returns what to store."""
+        capture = self._evidence() if self._evidence is not None else None
+        details = wait.details if isinstance(wait.details, dict) else {}
+        calls = details.get("tool_calls_for_evidence") or details.get("tool_calls")
+        if capture is None or not isinstance(calls, list) or not calls or not isinstance(stored, dict):
+            return stored
+        captured = copy.deepcopy(stored)
+        capture(run, run.current_node, calls, captured)
+        return captured
 
     def _complete_terminal_wait(
         self, work: WorkingRun, wait: WaitState, stored: Any, records: list[StepRecord], now: str
