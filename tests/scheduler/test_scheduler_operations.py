@@ -13,15 +13,17 @@ from abstractruntime import InMemoryRunStore, RunState, StepPlan, WaitReason, Wo
 from abstractruntime.errors import ResumeError, RunNotWaitingError, WorkflowNotRegisteredError
 from abstractruntime.scheduler import ScheduledRuntime, Scheduler, WorkflowRegistry, create_scheduled_runtime
 from abstractruntime.storage.base import RunStore
+from abstractruntime.testing import FakeClock
 
 
 def test_cancel_with_children_is_breadth_first_and_skips_ended_runs(
-    make_sr: Callable[..., ScheduledRuntime], flow: WorkflowSpec
+    make_sr: Callable[..., ScheduledRuntime], flow: WorkflowSpec, clock: FakeClock
 ) -> None:
     sr = make_sr(workflows=[flow])
     rt = sr.runtime
 
     def spawn(parent: str | None) -> str:
+        clock.advance(1)  # siblings are listed by created_at, then run_id
         run_id = rt.start(workflow=flow, parent_run_id=parent)
         rt.tick(workflow=flow, run_id=run_id)  # WAITING on the question
         return run_id
@@ -30,6 +32,7 @@ def test_cancel_with_children_is_breadth_first_and_skips_ended_runs(
     child_a, child_b = spawn(root), spawn(root)
     done = spawn(root)
     sr.respond(done, {"text": "yes"})  # COMPLETED: must stay so
+    clock.advance(1)
     grandchild_running = rt.start(workflow=flow, parent_run_id=child_a)  # RUNNING, never ticked
     great_grandchild = spawn(grandchild_running)
 

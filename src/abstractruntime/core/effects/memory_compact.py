@@ -112,103 +112,140 @@ def _apply(
     return mutate
 
 
-def make_memory_compact_handler(kernel: Kernel) -> Callable[[RunState, Effect, str | None], EffectOutcome]:
-    """A MEMORY_COMPACT handler bound to ``kernel`` (artifact store, summarizer, run store, clock)."""
+def _span(
+    run: RunState, archived: list[dict[str, Any]], *, now: str, mode: str, focus: str | None
+) -> dict[str, Any]:
+    """The ``conversation_span`` index entry for ``archived`` (new artifact and summary message ids)."""
+    span: dict[str, Any] = {
+        "kind": "conversation_span",
+        "artifact_id": uuid.uuid4().hex,
+        "summary_message_id": f"msg_{uuid.uuid4().hex}",
+        "created_at": now,
+        "from_timestamp": _edge(archived, "timestamp", last=False),
+        "to_timestamp": _edge(archived, "timestamp", last=True),
+        "from_message_id": _edge(archived, "message_id", last=False),
+        "to_message_id": _edge(archived, "message_id", last=True),
+        "message_count": len(archived),
+        "compression_mode": mode,
+        "focus": focus,
+    }
+    if run.actor_id:
+        span["created_by"] = run.actor_id
+    return span
 
-    def memory_compact(run: RunState, effect: Effect, default_next_node: str | None) -> EffectOutcome:
-        payload = effect.payload if isinstance(effect.payload, dict) else {}
-        call = ToolCall.from_payload(payload, default_name="compact_memory")
-        store = kernel.artifact_store
-        if store is None:
-            return call.error(missing_store_message("memory_compact"))
+
+def _summary_message(span: dict[str, Any], summary: Summary) -> dict[str, Any]:
+    return {
+        "role": "system",
+        "content": _summary_content(span["artifact_id"], summary),
+        "timestamp": span["created_at"],
+        "metadata": {
+            "message_id": span["summary_message_id"],
+            "kind": SUMMARY_MESSAGE_KIND,
+            "span_id": span["artifact_id"],
+            "compression_mode": span["compression_mode"],
+            "message_count": span["message_count"],
+        },
+    }
+
+
+def _mode(payload: dict[str, Any], warnings: list[str]) -> str:
+    mode = str(payload.get("compression_mode") or "standard").strip().lower()
+    if mode not in COMPRESSION_MODES:
+        warnings.append(f"unknown compression_mode {payload.get('compression_mode')!r}; using standard")
+        return "standard"
+    return mode
+
+
+class _Compaction:
+    """One MEMORY_COMPACT call: the parsed payload, the target and the ``meta`` reported back."""
+
+    def __init__(self, kernel: Kernel, run: RunState, payload: dict[str, Any]) -> None:
+        self.kernel = kernel
+        self.run = run
+        self.call = ToolCall.from_payload(payload, default_name="compact_memory")
         warnings: list[str] = []
-        mode = str(payload.get("compression_mode") or "standard").strip().lower()
-        if mode not in COMPRESSION_MODES:
-            warnings.append(f"unknown compression_mode {payload.get('compression_mode')!r}; using standard")
-            mode = "standard"
-        focus = str(payload.get("focus") or "").strip() or None
-        preserve = as_int(payload.get("preserve_recent"), 6, minimum=0)
-        owner = MemoryOwner("run", str(payload.get("target_run_id") or run.run_id))
-        target = load_owner(kernel, run, owner)
-        if target is None:
-            return call.error(f"memory_compact: unknown target run {owner.run_id}")
-        system, older, recent = split_messages(list(context_messages(target)), preserve)
-        meta: dict[str, Any] = {
+        self.mode = _mode(payload, warnings)
+        self.focus = str(payload.get("focus") or "").strip() or None
+        self.preserve = as_int(payload.get("preserve_recent"), 6, minimum=0)
+        self.owner = MemoryOwner("run", str(payload.get("target_run_id") or run.run_id))
+        self.meta: dict[str, Any] = {
             "llm_run_id": None,
             "span_id": None,
             "summary_message_id": None,
-            "compression_mode": mode,
-            "focus": focus,
-            "owner_run_id": owner.run_id,
+            "compression_mode": self.mode,
+            "focus": self.focus,
+            "owner_run_id": self.owner.run_id,
             "warnings": warnings,
         }
+
+    def error(self, message: str) -> EffectOutcome:
+        """A failed tool result carrying the meta gathered so far."""
+        return self.call.error(message, meta=self.meta)
+
+    def execute(self, store: Any) -> EffectOutcome:
+        """Split, summarise, archive and rewrite the context (see the module docstring)."""
+        target = load_owner(self.kernel, self.run, self.owner)
+        if target is None:
+            return self.error(f"memory_compact: unknown target run {self.owner.run_id}")
+        system, older, recent = split_messages(list(context_messages(target)), self.preserve)
         if not older:
-            reason = f"nothing to compact: {len(recent)} non-system message(s), preserve_recent={preserve}"
-            return call.ok({"compacted": False, "reason": reason}, meta=meta)
+            reason = (
+                f"nothing to compact: {len(recent)} non-system message(s), preserve_recent={self.preserve}"
+            )
+            return self.call.ok({"compacted": False, "reason": reason}, meta=self.meta)
         archived = [m for _, m in older]
         try:
-            summary = summarize_messages(kernel, run, archived, compression_mode=mode, focus=focus)
+            summary = summarize_messages(
+                self.kernel, self.run, archived, compression_mode=self.mode, focus=self.focus
+            )
         except SummaryError as exc:
-            meta["llm_run_id"] = exc.llm_run_id
-            return call.error(str(exc), meta=meta)
-        meta.update(
+            self.meta["llm_run_id"] = exc.llm_run_id
+            return self.error(str(exc))
+        self.meta.update(
             llm_run_id=summary.llm_run_id, key_points=summary.key_points, confidence=summary.confidence
         )
-        now = to_iso(kernel.now())
-        artifact_id = uuid.uuid4().hex
-        span: dict[str, Any] = {
-            "kind": "conversation_span",
-            "artifact_id": artifact_id,
-            "summary_message_id": f"msg_{uuid.uuid4().hex}",
-            "created_at": now,
-            "from_timestamp": _edge(archived, "timestamp", last=False),
-            "to_timestamp": _edge(archived, "timestamp", last=True),
-            "from_message_id": _edge(archived, "message_id", last=False),
-            "to_message_id": _edge(archived, "message_id", last=True),
-            "message_count": len(archived),
-            "compression_mode": mode,
-            "focus": focus,
-        }
-        if run.actor_id:
-            span["created_by"] = run.actor_id
+        now = to_iso(self.kernel.now())
+        span = _span(self.run, archived, now=now, mode=self.mode, focus=self.focus)
         try:
             store_json_artifact(
                 store,
                 {"messages": archived, "span": span, "created_at": now},
-                run_id=owner.run_id,
+                run_id=self.owner.run_id,
                 tags={"kind": "conversation_span"},
-                artifact_id=artifact_id,
+                artifact_id=span["artifact_id"],
             )
         except (OSError, ValueError, TypeError) as exc:
-            return call.error(f"memory_compact could not store the archived messages: {exc}", meta=meta)
-        summary_message = {
-            "role": "system",
-            "content": _summary_content(artifact_id, summary),
-            "timestamp": now,
-            "metadata": {
-                "message_id": span["summary_message_id"],
-                "kind": SUMMARY_MESSAGE_KIND,
-                "span_id": artifact_id,
-                "compression_mode": mode,
-                "message_count": len(archived),
-            },
-        }
+            return self.error(f"memory_compact could not store the archived messages: {exc}")
         older_keys = [message_key(original) for original, _ in older]
+        mutate = _apply(older_keys, _summary_message(span, summary), span)
         try:
-            apply_to_owner(kernel, run, owner, _apply(older_keys, summary_message, span))
+            apply_to_owner(self.kernel, self.run, self.owner, mutate)
         except RunNotFoundError:
-            return call.error(f"memory_compact: unknown target run {owner.run_id}", meta=meta)
+            return self.error(f"memory_compact: unknown target run {self.owner.run_id}")
         except ConcurrencyError as exc:
-            return call.error(f"memory_compact could not update run {owner.run_id}: {exc}", meta=meta)
-        meta.update(span_id=artifact_id, summary_message_id=span["summary_message_id"])
+            return self.error(f"memory_compact could not update run {self.owner.run_id}: {exc}")
+        self.meta.update(span_id=span["artifact_id"], summary_message_id=span["summary_message_id"])
         output = {
             "compacted": True,
-            "span_id": artifact_id,
+            "span_id": span["artifact_id"],
             "summary_message_id": span["summary_message_id"],
             "archived_messages": len(archived),
             "kept_messages": len(system) + len(recent),
             "summary": summary.text,
         }
-        return call.ok(output, meta=meta)
+        return self.call.ok(output, meta=self.meta)
+
+
+def make_memory_compact_handler(kernel: Kernel) -> Callable[[RunState, Effect, str | None], EffectOutcome]:
+    """A MEMORY_COMPACT handler bound to ``kernel`` (artifact store, summarizer, run store, clock)."""
+
+    def memory_compact(run: RunState, effect: Effect, default_next_node: str | None) -> EffectOutcome:
+        payload = effect.payload if isinstance(effect.payload, dict) else {}
+        compaction = _Compaction(kernel, run, payload)
+        store = kernel.artifact_store
+        if store is None:
+            return compaction.call.error(missing_store_message("memory_compact"))
+        return compaction.execute(store)
 
     return memory_compact

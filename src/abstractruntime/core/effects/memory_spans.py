@@ -6,8 +6,9 @@ A span is a dict with a ``kind`` (``conversation_span``, ``memory_note`` or ``ev
 passes them, are artifact ids or 1-based indexes into the stored list.
 
 Tags are a dict ``{key: value}`` whose keys are lower-cased and whose value is a string or a list of
-strings.  Input may also be a list of ``"key=value"`` / ``"key:value"`` strings; a bare word goes under
-the key ``tag``.  Matching is case-insensitive; a wanted value of ``"*"`` only requires the key.
+strings.  Input may also be a list (or a comma-separated string) of ``"key=value"`` / ``"key:value"``
+items; a bare word goes under the key ``tag``.  Matching is case-insensitive; a wanted value of ``"*"``
+only requires the key.
 
 Times are compared as datetimes (``Z`` accepted), as closed intervals: a span ``[from, to]`` matches a
 range ``[start, end]`` when they intersect.  A span without timestamps never matches a bounded range.
