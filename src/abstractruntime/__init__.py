@@ -1,7 +1,8 @@
 """AbstractRuntime: a durable workflow runtime (interrupt, checkpoint, resume) with an append-only ledger.
 
-The public names below follow SPEC §1.1.  Importing this package imports only the standard library;
-optional integrations are imported lazily by the modules that need them.
+The public names below follow SPEC §1.1 (the WorkflowBundle names arrive with the bundle support).
+Importing this package imports only the standard library; optional integrations are imported lazily by
+the modules that need them.
 """
 
 from .core.models import Effect, EffectType, RunState, RunStatus, StepPlan, WaitReason, WaitState
@@ -14,6 +15,26 @@ from .core.policy import (
 )
 from .core.runtime import Runtime
 from .core.spec import WorkflowSpec
+from .history_bundle import (
+    RUN_HISTORY_BUNDLE_VERSION_V1,
+    export_run_history_bundle,
+    persist_workflow_snapshot,
+)
+from .identity import ActorFingerprint
+from .memory import ActiveContextPolicy, TimeRange
+from .scheduler import ScheduledRuntime, Scheduler, SchedulerStats, WorkflowRegistry, create_scheduled_runtime
+from .storage.artifacts import (
+    Artifact,
+    ArtifactMetadata,
+    ArtifactStore,
+    FileArtifactStore,
+    InMemoryArtifactStore,
+    artifact_ref,
+    compute_artifact_id,
+    get_artifact_id,
+    is_artifact_ref,
+    resolve_artifact,
+)
 from .storage.base import QueryableRunStore
 from .storage.commands import (
     CommandAppendResult,
@@ -29,6 +50,8 @@ from .storage.in_memory import InMemoryLedgerStore, InMemoryRunStore
 from .storage.json_files import JsonFileRunStore, JsonlLedgerStore
 from .storage.ledger_chain import HashChainedLedgerStore, verify_ledger_chain
 from .storage.observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
+from .storage.offloading import OffloadingLedgerStore, OffloadingRunStore, offload_large_values
+from .storage.snapshots import InMemorySnapshotStore, JsonSnapshotStore, Snapshot, SnapshotStore
 from .storage.sqlite import (
     SqliteCommandCursorStore,
     SqliteCommandStore,
@@ -51,6 +74,12 @@ __all__ = [
     # Spec + runtime
     "WorkflowSpec",
     "Runtime",
+    # Scheduler
+    "WorkflowRegistry",
+    "Scheduler",
+    "SchedulerStats",
+    "ScheduledRuntime",
+    "create_scheduled_runtime",
     # Run/ledger stores
     "QueryableRunStore",
     "InMemoryRunStore",
@@ -76,10 +105,38 @@ __all__ = [
     "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
+    "OffloadingRunStore",
+    "OffloadingLedgerStore",
+    "offload_large_values",
+    # Snapshots
+    "Snapshot",
+    "SnapshotStore",
+    "InMemorySnapshotStore",
+    "JsonSnapshotStore",
+    # Artifacts
+    "Artifact",
+    "ArtifactMetadata",
+    "ArtifactStore",
+    "InMemoryArtifactStore",
+    "FileArtifactStore",
+    "artifact_ref",
+    "is_artifact_ref",
+    "get_artifact_id",
+    "resolve_artifact",
+    "compute_artifact_id",
+    # Identity
+    "ActorFingerprint",
     # Effect policies
     "EffectPolicy",
     "DefaultEffectPolicy",
     "RetryPolicy",
     "NoRetryPolicy",
     "compute_idempotency_key",
+    # Memory
+    "ActiveContextPolicy",
+    "TimeRange",
+    # Run history
+    "RUN_HISTORY_BUNDLE_VERSION_V1",
+    "export_run_history_bundle",
+    "persist_workflow_snapshot",
 ]

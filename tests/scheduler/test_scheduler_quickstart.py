@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from scheduler_support import make_timer_flow, scheduler_threads, wait_for
 
-import abstractruntime
 from abstractruntime import Effect, EffectType, RunState, StepPlan, WorkflowSpec
 from abstractruntime.scheduler import ScheduledRuntime, create_scheduled_runtime
 from abstractruntime.testing import FakeClock
@@ -29,20 +28,9 @@ sr.stop()
 """
 
 
-def _snippet(text: str) -> str:
-    """The snippet itself once the root package exports the scheduler names (the lead adds them);
-    until then the import line points at ``abstractruntime.scheduler``."""
-    if hasattr(abstractruntime, "create_scheduled_runtime"):
-        return text
-    return text.replace(
-        "from abstractruntime import create_scheduled_runtime",
-        "from abstractruntime.scheduler import create_scheduled_runtime",
-    )
-
-
 def test_zero_config_snippet(flow: WorkflowSpec) -> None:
     namespace: dict[str, Any] = {"flow": flow}
-    exec(compile(_snippet(SNIPPET_2), "QUICKSTART.md", "exec"), namespace)
+    exec(compile(SNIPPET_2, "QUICKSTART.md", "exec"), namespace)
     sr, state = namespace["sr"], namespace["state"]
     assert state.status.value == "completed"  # restated for python -O
     assert state.output == {"shipped": True}

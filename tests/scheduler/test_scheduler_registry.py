@@ -87,3 +87,16 @@ def test_concurrent_registration_keeps_exactly_one_winner_per_id() -> None:
     assert len(wins) == 200
     assert len(registry) == 200
     assert sorted(registry.list_ids()) == sorted(f"wf-{i}" for i in range(200))
+
+
+def test_adopting_workflows_defined_in_this_process() -> None:
+    from abstractruntime import StepPlan, WorkflowSpec
+
+    spec = WorkflowSpec("adoptable", "a", {"a": lambda run, ctx: StepPlan("a", complete_output={})})
+    assert WorkflowRegistry().get("adoptable") is None
+    adopting = WorkflowRegistry(adopt_defined=True)
+    assert adopting.get_or_raise("adoptable") is spec
+    assert "adoptable" in adopting
+    adopting.unregister("adoptable")
+    assert adopting.get("adoptable") is None, "an unregistered id is never adopted again"
+    assert adopting.get("never-defined") is None

@@ -1,9 +1,9 @@
 """QUICKSTART "Persistent stores survive a restart": two real processes over one store (SPEC §8.3, §14.11).
 
 The first process runs ``flow`` to its ASK_USER wait and stops; a second process builds a new scheduled
-runtime over the same directory / database and answers.  A WorkflowSpec holds Python callables, so the
-second process registers ``flow`` again (``workflows=[flow]``, SPEC §3): the snippet as printed in
-QUICKSTART.md omits that argument and could not resume without it.
+runtime over the same directory / database and answers, exactly as the snippet prints it.  A WorkflowSpec
+holds Python callables and is not stored (SPEC §3); the second process *defines* ``flow`` again and the
+scheduled runtime adopts that definition by id (``WorkflowRegistry(adopt_defined=True)``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ SECOND = textwrap.dedent(
     import json, sys
     from abstractruntime.scheduler import create_scheduled_runtime
     kwargs, db = stores(sys.argv[1])
-    sr = create_scheduled_runtime(**kwargs, workflows=[flow])
+    sr = create_scheduled_runtime(**kwargs)    # as printed: ``flow`` is defined, not registered
     state = sr.respond(sys.argv[2], {"text": "yes"})
     assert state.status.value == "completed", state.status
     sr.stop()
@@ -112,11 +112,11 @@ def test_a_new_process_answers_the_wait_of_an_old_one(backend: str, tmp_path: Pa
     assert "resume" in second["ledger"]  # type: ignore[operator]
 
 
-def test_without_registering_again_respond_names_the_missing_workflow(tmp_path: Path) -> None:
-    """What the snippet as printed would hit: the spec is not in the new process's registry."""
+def test_a_process_that_does_not_define_the_workflow_gets_a_typed_error(tmp_path: Path) -> None:
+    """The spec is Python code: a process that neither defines nor registers it cannot resume."""
     prelude = FLOW + STORES["files"]
     run_id = str(_python(prelude + FIRST, str(tmp_path))["run_id"])
-    script = prelude + textwrap.dedent(
+    script = STORES["files"] + textwrap.dedent(
         """
         import json, sys
         from abstractruntime.scheduler import create_scheduled_runtime

@@ -178,7 +178,7 @@ def test_a_parent_resumed_by_the_host_meanwhile_is_skipped_quietly(
     sr.resume_subworkflow_parent(child_run_id=child_id, child_output={"answer": "host"})
     # Replay the cycle's view of the now stale parent: the resume loses the race and is not a failure.
     with caplog.at_level(logging.DEBUG, logger="abstractruntime.scheduler"):
-        assert sr.scheduler._resume_parent(stale[0], {"sub_run_id": child_id, "output": None}) is False
+        assert sr.scheduler._cycle.resume_parent(stale[0], {"sub_run_id": child_id, "output": None}) is False
     assert sr.stats.runs_failed == 0
     assert "skipped" in caplog.text
     assert sr.get_state(parent_id).output == {"sub": {"sub_run_id": child_id, "output": {"answer": "host"}}}

@@ -7,6 +7,8 @@ spec holds Python callables, so it is not stored: register it again after a rest
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -14,7 +16,19 @@ from typing import Protocol, runtime_checkable
 from ..errors import UnknownNodeError
 from .models import RunState, StepPlan
 
-__all__ = ["NodeHandler", "RunContext", "WorkflowSpec"]
+__all__ = ["NodeHandler", "RunContext", "WorkflowSpec", "defined_workflow"]
+
+# Every WorkflowSpec alive in this process, by workflow id (the newest definition wins).  A scheduled
+# runtime falls back to it, so a process that defines a workflow can resume its stored runs without a
+# separate registration step (as DBOS does for decorated workflows).  Weak: it keeps nothing alive.
+_DEFINED: weakref.WeakValueDictionary[str, WorkflowSpec] = weakref.WeakValueDictionary()
+_DEFINED_LOCK = threading.Lock()
+
+
+def defined_workflow(workflow_id: str) -> WorkflowSpec | None:
+    """The most recently constructed, still referenced WorkflowSpec with this id, or None."""
+    with _DEFINED_LOCK:
+        return _DEFINED.get(workflow_id)
 
 
 @runtime_checkable
@@ -36,6 +50,10 @@ class WorkflowSpec:
     workflow_id: str
     entry_node: str
     nodes: dict[str, NodeHandler]
+
+    def __post_init__(self) -> None:
+        with _DEFINED_LOCK:
+            _DEFINED[self.workflow_id] = self
 
     def get_node(self, node_id: str) -> NodeHandler:
         """Return the handler of ``node_id``.

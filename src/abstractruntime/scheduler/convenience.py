@@ -34,8 +34,9 @@ from ..core.spec import WorkflowSpec
 from ..errors import ResumeError, RunNotWaitingError, WorkflowAlreadyRegisteredError
 from ..storage.base import LedgerStore, RunStore
 from ..storage.in_memory import InMemoryLedgerStore, InMemoryRunStore
+from ._polling import RunFailedCallback, RunResumedCallback
 from .registry import WorkflowRegistry
-from .scheduler import RunFailedCallback, RunResumedCallback, Scheduler, SchedulerStats
+from .scheduler import Scheduler, SchedulerStats
 
 __all__ = ["ScheduledRuntime", "create_scheduled_runtime"]
 
@@ -79,7 +80,7 @@ def create_scheduled_runtime(
         WorkflowAlreadyRegisteredError (ValueError): two ``workflows`` share an id.
         TypeError: ``run_store`` is not a QueryableRunStore.
     """
-    registry = WorkflowRegistry()
+    registry = WorkflowRegistry(adopt_defined=True)
     for spec in workflows or ():
         registry.register(spec)
     runtime = Runtime(

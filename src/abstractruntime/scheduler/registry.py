@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 
-from ..core.spec import WorkflowSpec
+from ..core.spec import WorkflowSpec, defined_workflow
 from ..errors import WorkflowAlreadyRegisteredError, WorkflowNotRegisteredError
 
 __all__ = ["WorkflowRegistry"]
@@ -29,9 +29,17 @@ class WorkflowRegistry:
         registry.get_or_raise("ship") is flow   # True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, adopt_defined: bool = False) -> None:
+        """Args:
+        adopt_defined: when True, a lookup of an id that was never registered adopts (registers) the
+            WorkflowSpec with that id defined in this process, if any — so a new process that defines
+            its workflows can resume stored runs without registering them again.  An id removed with
+            :meth:`unregister` is never adopted.  ``create_scheduled_runtime`` turns this on.
+        """
         self._specs: dict[str, WorkflowSpec] = {}
         self._lock = threading.Lock()
+        self._adopt_defined = adopt_defined
+        self._unregistered: set[str] = set()
 
     def register(self, spec: WorkflowSpec) -> None:
         """Add ``spec`` under ``spec.workflow_id``.
@@ -44,6 +52,7 @@ class WorkflowRegistry:
             if spec.workflow_id in self._specs:
                 raise WorkflowAlreadyRegisteredError(spec.workflow_id)
             self._specs[spec.workflow_id] = spec
+            self._unregistered.discard(spec.workflow_id)
 
     def unregister(self, workflow_id: str) -> None:
         """Remove the spec registered under ``workflow_id``.
@@ -55,11 +64,17 @@ class WorkflowRegistry:
             if workflow_id not in self._specs:
                 raise WorkflowNotRegisteredError(workflow_id)
             del self._specs[workflow_id]
+            self._unregistered.add(workflow_id)
 
     def get(self, workflow_id: str) -> WorkflowSpec | None:
-        """The spec registered under ``workflow_id``, or None."""
+        """The spec registered under ``workflow_id`` (or adopted, see ``adopt_defined``), or None."""
         with self._lock:
-            return self._specs.get(workflow_id)
+            spec = self._specs.get(workflow_id)
+            if spec is None and self._adopt_defined and workflow_id not in self._unregistered:
+                spec = defined_workflow(workflow_id)
+                if spec is not None:
+                    self._specs[workflow_id] = spec
+            return spec
 
     def get_or_raise(self, workflow_id: str) -> WorkflowSpec:
         """The spec registered under ``workflow_id``.
@@ -67,8 +82,7 @@ class WorkflowRegistry:
         Raises:
             WorkflowNotRegisteredError (a KeyError): nothing is registered under that id.
         """
-        with self._lock:
-            spec = self._specs.get(workflow_id)
+        spec = self.get(workflow_id)
         if spec is None:
             raise WorkflowNotRegisteredError(workflow_id)
         return spec

@@ -1,24 +1,13 @@
 """``Scheduler`` and ``SchedulerStats`` (SPEC §8.2): an in-process driver for waiting runs.
 
-One poll cycle (:meth:`Scheduler.poll_once`, or the background thread every ``poll_interval_s``):
-
-1. **Due timers.**  WAIT_UNTIL runs whose deadline is at or before the clock's "now" are ticked; the
-   tick unblocks the wait and runs on.  The cycle drains every due timer: it repeats
-   ``list_due_wait_until(now_iso=..., limit=batch_size)`` until a batch comes back short, with one
-   ``now`` for the whole cycle.  A woken run leaves the due list (its wait is over, and any new
-   WAIT_UNTIL it reaches is due after that ``now``); runs that stay due (paused, failed before they
-   were unblocked, lost a race) are remembered, never ticked twice in a cycle, and widen the next
-   query so they cannot starve the runs behind them.
-2. **Finished children.**  WAITING runs with reason SUBWORKFLOW whose child (``details.sub_run_id``)
-   has ended are resumed with their own wait key.  The payload is ``{"sub_run_id", "output":
-   child.output}`` for a COMPLETED child (as :meth:`Scheduler.resume_subworkflow_parent` sends) and
-   ``{"sub_run_id", "output": {"success": False, "error": child.error}}`` for a FAILED or CANCELLED
-   one.  This goes beyond upstream 0.4.20, whose scheduler only handles timers.
-
-Every run is handled on its own: a node that raises in one run is recorded (``stats.runs_failed``,
-``stats.errors``, ``on_run_failed``) and the cycle carries on.  A tick or resume that loses an
-optimistic-concurrency race (:class:`~abstractruntime.errors.ConcurrencyError`: the host advanced the
-run meanwhile) is not a failure; it is skipped and logged at debug level.
+A poll cycle (:meth:`Scheduler.poll_once`, or the background thread every ``poll_interval_s``) wakes
+every due WAIT_UNTIL run and resumes every parent whose SUBWORKFLOW child has ended (COMPLETED:
+``{"sub_run_id", "output": child.output}``; FAILED or CANCELLED: ``{"sub_run_id", "output":
+{"success": False, "error": child.error}}``); upstream 0.4.20 only handled timers.  The details are in
+``_polling.py``.  Every run is handled on its own: a node that raises in one run is recorded
+(``stats.runs_failed``, ``stats.errors``, ``on_run_failed``) and the cycle carries on; a tick or resume
+that loses an optimistic-concurrency race (the host advanced the run meanwhile) is skipped and logged
+at debug level.
 
 Time comes from the injected clock (default ``runtime.clock``), so tests use
 :class:`~abstractruntime.testing.FakeClock` and :meth:`Scheduler.poll_once` and never sleep for a
@@ -28,12 +17,9 @@ timer.  The thread itself waits in real time (``threading.Event.wait``) between 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -45,6 +31,15 @@ from ..core.models import RunState, RunStatus, WaitReason
 from ..core.runtime import Runtime
 from ..errors import ConcurrencyError, ResumeError, RunNotWaitingError, WaitKeyMismatchError
 from ..storage.base import QueryableRunStore
+from ._polling import (
+    RESUME_MAX_STEPS,
+    PollCycle,
+    RunFailedCallback,
+    RunResumedCallback,
+    SchedulerStats,
+    StatsBook,
+    waits_on,
+)
 from .registry import WorkflowRegistry
 
 __all__ = ["SCHEDULER_THREAD_NAME", "Scheduler", "SchedulerStats"]
@@ -52,33 +47,7 @@ __all__ = ["SCHEDULER_THREAD_NAME", "Scheduler", "SchedulerStats"]
 _log = logging.getLogger("abstractruntime.scheduler")
 
 SCHEDULER_THREAD_NAME = "abstractruntime-scheduler"
-_RESUME_MAX_STEPS = 100
-_PARENT_SCAN_LIMIT = 10_000  # SUBWORKFLOW waits examined per poll cycle (newest first)
 _PARENT_LOOKUP_LIMIT = 1_000  # fallback scan of resume_subworkflow_parent (SPEC §8.2)
-_ENDED_CHILD = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-RunResumedCallback = Callable[[RunState], None]
-RunFailedCallback = Callable[[str, BaseException], None]
-
-
-@dataclass
-class SchedulerStats:
-    """Counters of a :class:`Scheduler` (SPEC §8.2).
-
-    Attributes:
-        runs_resumed: runs the scheduler advanced on its own (due timers, parents of finished
-            children, ``emit_event`` listeners).
-        runs_failed: those advances that raised (the run is left as the runtime left it).
-        poll_cycles: poll cycles started.
-        last_poll_at: the clock's time at the start of the last cycle (UTC ISO-8601), or None.
-        errors: the last ``max_errors_kept`` messages, each ``"<iso>: <msg>"``.
-    """
-
-    runs_resumed: int = 0
-    runs_failed: int = 0
-    poll_cycles: int = 0
-    last_poll_at: str | None = None
-    errors: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -130,13 +99,16 @@ class Scheduler:
         self._store: QueryableRunStore = store
         self._registry = registry
         self._poll_interval_s = float(poll_interval_s)
-        self._max_errors_kept = max(int(max_errors_kept), 0)
-        self._on_run_resumed = on_run_resumed
-        self._on_run_failed = on_run_failed
         self._clock: Clock = clock if clock is not None else runtime.clock
-        self._batch_size = int(batch_size)
-        self._stats = SchedulerStats()
-        self._stats_lock = threading.Lock()
+        self._book = StatsBook(
+            clock=self._clock,
+            max_errors_kept=max_errors_kept,
+            on_run_resumed=on_run_resumed,
+            on_run_failed=on_run_failed,
+        )
+        self._cycle = PollCycle(
+            runtime=runtime, store=store, registry=registry, book=self._book, batch_size=int(batch_size)
+        )
         self._poll_lock = threading.RLock()  # one cycle at a time (thread and poll_once)
         self._lifecycle_lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -174,8 +146,7 @@ class Scheduler:
     @property
     def stats(self) -> SchedulerStats:
         """A snapshot of the counters (a copy: later cycles do not change it)."""
-        with self._stats_lock:
-            return dataclasses.replace(self._stats, errors=list(self._stats.errors))
+        return self._book.snapshot()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -246,7 +217,7 @@ class Scheduler:
                 try:
                     self._poll_cycle(self._stop_event)
                 except Exception as exc:  # noqa: BLE001 - the loop outlives any one failing cycle
-                    self._record_error(f"poll cycle failed: {type(exc).__name__}: {exc}")
+                    self._book.error(f"poll cycle failed: {type(exc).__name__}: {exc}")
                     _log.exception("scheduler poll cycle failed")
             self._wake_event.wait(self._poll_interval_s)
 
@@ -264,106 +235,7 @@ class Scheduler:
             return self._poll_cycle(self._never)
 
     def _poll_cycle(self, cancel: threading.Event) -> int:
-        now_iso = to_iso(self._clock.now())
-        with self._stats_lock:
-            self._stats.poll_cycles += 1
-            self._stats.last_poll_at = now_iso
-        return self._wake_due_timers(now_iso, cancel) + self._resume_finished_parents(cancel)
-
-    def _wake_due_timers(self, now_iso: str, cancel: threading.Event) -> int:
-        handled: set[str] = set()
-        woken = 0
-        limit = self._batch_size
-        while not cancel.is_set():
-            try:
-                batch = self._store.list_due_wait_until(now_iso=now_iso, limit=limit)
-            except Exception as exc:  # noqa: BLE001 - recorded; the parent pass still runs, the next cycle retries
-                self._record_error(f"due-timer query failed: {type(exc).__name__}: {exc}")
-                _log.exception("scheduler: due-timer query failed")
-                return woken
-            stale = kept = 0
-            for run in batch:
-                if run.run_id in handled:
-                    stale += 1  # handled this cycle and still due: never tick it twice
-                    continue
-                if cancel.is_set():
-                    break
-                handled.add(run.run_id)
-                if self._wake_timer(run):
-                    woken += 1
-                else:
-                    kept += 1
-            if len(batch) < limit:
-                return woken
-            limit = self._batch_size + stale + kept
-        return woken
-
-    def _wake_timer(self, run: RunState) -> bool:
-        if is_paused(run):
-            return False
-        try:
-            spec = self._registry.get_or_raise(run.workflow_id)
-            state = self._runtime.tick(workflow=spec, run_id=run.run_id)
-        except ConcurrencyError as exc:
-            _log.debug("scheduler: run %s was advanced by another driver; skipped (%s)", run.run_id, exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - one run's failure is recorded, never stops the cycle
-            self._record_failure(run.run_id, exc)
-            return False
-        self._record_resumed(state)
-        return True
-
-    def _resume_finished_parents(self, cancel: threading.Event) -> int:
-        try:
-            parents = self._store.list_runs(
-                status=RunStatus.WAITING, wait_reason=WaitReason.SUBWORKFLOW, limit=_PARENT_SCAN_LIMIT
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded; the next cycle retries
-            self._record_error(f"subworkflow-parent query failed: {type(exc).__name__}: {exc}")
-            _log.exception("scheduler: subworkflow-parent query failed")
-            return 0
-        resumed = 0
-        for parent in parents:
-            if cancel.is_set():
-                break
-            child_id = _waited_child_id(parent)
-            if child_id is None or is_paused(parent):
-                continue
-            try:
-                child = self._runtime.run_store.load(child_id)
-            except Exception as exc:  # noqa: BLE001 - one unreadable child must not stop the other parents
-                self._record_error(f"child run {child_id} of run {parent.run_id} unreadable: {exc}")
-                _log.warning("scheduler: child run %s of run %s unreadable: %s", child_id, parent.run_id, exc)
-                continue
-            if child is None:
-                _log.debug("scheduler: run %s waits on unknown child run %s", parent.run_id, child_id)
-                continue
-            payload = finished_child_payload(child)
-            if payload is not None and self._resume_parent(parent, payload):
-                resumed += 1
-        return resumed
-
-    def _resume_parent(self, parent: RunState, payload: dict[str, Any]) -> bool:
-        wait_key = parent.waiting.wait_key if parent.waiting is not None else None
-        try:
-            spec = self._registry.get_or_raise(parent.workflow_id)
-            state = self._runtime.resume(
-                workflow=spec,
-                run_id=parent.run_id,
-                wait_key=wait_key,
-                payload=payload,
-                max_steps=_RESUME_MAX_STEPS,
-            )
-        except (ConcurrencyError, ResumeError) as exc:
-            _log.debug(
-                "scheduler: parent run %s was resumed by another driver; skipped (%s)", parent.run_id, exc
-            )
-            return False
-        except Exception as exc:  # noqa: BLE001 - one run's failure is recorded, never stops the cycle
-            self._record_failure(parent.run_id, exc)
-            return False
-        self._record_resumed(state)
-        return True
+        return self._cycle.run(to_iso(self._clock.now()), cancel)
 
     # -- explicit operations -------------------------------------------------------------------
     def resume_event(self, *, run_id: str, wait_key: str | None, payload: Any) -> RunState:
@@ -388,7 +260,7 @@ class Scheduler:
             raise RunNotWaitingError(run_id, status=RunStatus(run.status).value)
         spec = self._registry.get_or_raise(run.workflow_id)
         return self._runtime.resume(
-            workflow=spec, run_id=run_id, wait_key=wait_key, payload=payload, max_steps=_RESUME_MAX_STEPS
+            workflow=spec, run_id=run_id, wait_key=wait_key, payload=payload, max_steps=RESUME_MAX_STEPS
         )
 
     def emit_event(
@@ -467,9 +339,9 @@ class Scheduler:
                 )
                 continue
             except Exception as exc:  # noqa: BLE001 - one listener's failure never stops delivery to the others
-                self._record_failure(listener.run_id, exc)
+                self._book.failed(listener.run_id, exc)
                 continue
-            self._record_resumed(state)
+            self._book.resumed(state)
             delivered.append(state)
         return delivered
 
@@ -508,7 +380,7 @@ class Scheduler:
                 run_id=parent.run_id,
                 wait_key=parent.waiting.wait_key if parent.waiting is not None else None,
                 payload={"sub_run_id": child_run_id, "output": child_output},
-                max_steps=_RESUME_MAX_STEPS,
+                max_steps=RESUME_MAX_STEPS,
             )
         except (ConcurrencyError, RunNotWaitingError, WaitKeyMismatchError) as exc:
             _log.debug(
@@ -523,12 +395,12 @@ class Scheduler:
         child = self._runtime.run_store.load(child_run_id)
         if child is not None and child.parent_run_id:
             parent = self._runtime.run_store.load(child.parent_run_id)
-            if parent is not None and _waits_on(parent, child_run_id):
+            if parent is not None and waits_on(parent, child_run_id):
                 return parent
         candidates = self._store.list_runs(
             status=RunStatus.WAITING, wait_reason=WaitReason.SUBWORKFLOW, limit=_PARENT_LOOKUP_LIMIT
         )
-        return next((p for p in candidates if _waits_on(p, child_run_id)), None)
+        return next((p for p in candidates if waits_on(p, child_run_id)), None)
 
     def cancel_with_children(self, run_id: str, *, reason: str | None = None) -> list[RunState]:
         """Cancel ``run_id`` and, breadth-first, every RUNNING or WAITING descendant (SPEC §8.2).
@@ -557,65 +429,3 @@ class Scheduler:
                 if child.status in (RunStatus.RUNNING, RunStatus.WAITING):
                     queue.append(child.run_id)
         return cancelled
-
-    # -- bookkeeping ----------------------------------------------------------------------------
-    def _record_resumed(self, state: RunState) -> None:
-        with self._stats_lock:
-            self._stats.runs_resumed += 1
-        callback = self._on_run_resumed
-        if callback is None:
-            return
-        try:
-            callback(state)
-        except Exception:  # noqa: BLE001 - a host callback must not break the scheduler
-            _log.exception("scheduler: on_run_resumed callback raised for run %s", state.run_id)
-
-    def _record_failure(self, run_id: str, exc: BaseException) -> None:
-        with self._stats_lock:
-            self._stats.runs_failed += 1
-        self._record_error(f"run {run_id} failed: {type(exc).__name__}: {exc}")
-        _log.warning("scheduler: run %s failed: %s: %s", run_id, type(exc).__name__, exc)
-        callback = self._on_run_failed
-        if callback is None:
-            return
-        try:
-            callback(run_id, exc)
-        except Exception:  # noqa: BLE001 - a host callback must not break the scheduler
-            _log.exception("scheduler: on_run_failed callback raised for run %s", run_id)
-
-    def _record_error(self, message: str) -> None:
-        try:
-            stamp = to_iso(self._clock.now())
-        except Exception:  # noqa: BLE001 - a broken clock must not hide the error being recorded
-            stamp = "unknown-time"
-        with self._stats_lock:
-            errors = self._stats.errors
-            errors.append(f"{stamp}: {message}")
-            if len(errors) > self._max_errors_kept:
-                del errors[: len(errors) - self._max_errors_kept]
-
-
-def finished_child_payload(child: RunState) -> dict[str, Any] | None:
-    """The payload that resumes the parent of an ended child, or None while the child has not ended.
-
-    Returns:
-        COMPLETED: ``{"sub_run_id": id, "output": child.output}``; FAILED or CANCELLED:
-        ``{"sub_run_id": id, "output": {"success": False, "error": child.error}}``.
-    """
-    if child.status not in _ENDED_CHILD:
-        return None
-    if child.status == RunStatus.COMPLETED:
-        return {"sub_run_id": child.run_id, "output": child.output}
-    return {"sub_run_id": child.run_id, "output": {"success": False, "error": child.error}}
-
-
-def _waited_child_id(run: RunState) -> str | None:
-    wait = run.waiting
-    if run.status != RunStatus.WAITING or wait is None or wait.reason != WaitReason.SUBWORKFLOW:
-        return None
-    child_id = (wait.details or {}).get("sub_run_id")
-    return child_id if isinstance(child_id, str) and child_id else None
-
-
-def _waits_on(run: RunState, child_run_id: str) -> bool:
-    return _waited_child_id(run) == child_run_id and not is_paused(run)

@@ -9,6 +9,8 @@ from .in_memory import InMemoryLedgerStore, InMemoryRunStore
 from .json_files import JsonFileRunStore, JsonlLedgerStore
 from .ledger_chain import HashChainedLedgerStore, verify_ledger_chain
 from .observable import ObservableLedgerStore, ObservableLedgerStoreProtocol
+from .offloading import OffloadingLedgerStore, OffloadingRunStore, offload_large_values
+from .snapshots import InMemorySnapshotStore, JsonSnapshotStore, Snapshot, SnapshotStore
 from .urls import Stores as Stores  # not in __all__: SPEC §1.2 pins that list
 from .urls import open_stores as open_stores
 
@@ -24,4 +26,11 @@ __all__ = [
     "verify_ledger_chain",
     "ObservableLedgerStore",
     "ObservableLedgerStoreProtocol",
+    "OffloadingRunStore",
+    "OffloadingLedgerStore",
+    "offload_large_values",
+    "Snapshot",
+    "SnapshotStore",
+    "InMemorySnapshotStore",
+    "JsonSnapshotStore",
 ]
