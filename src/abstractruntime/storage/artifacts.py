@@ -26,23 +26,20 @@ there do ids become file names.
 from __future__ import annotations
 
 import builtins
-import copy
 import hashlib
 import json
 import re
 import sys
-import threading
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.clock import SYSTEM_CLOCK, Clock
 from ..errors import CorruptArtifactError, InvalidArtifactIdError
 
 if TYPE_CHECKING:  # re-exported lazily (see __getattr__): artifacts_files imports this module
     from .artifacts_files import FileArtifactStore
+    from .artifacts_memory import InMemoryArtifactStore
 
 __all__ = [
     "ARTIFACT_REF_KEY",
@@ -384,103 +381,14 @@ def prepare_store(
     return data, artifact_id or compute_artifact_id(data, run_id=run_id), compute_blob_id(data)
 
 
-# -- in memory ---------------------------------------------------------------------------------------
-class InMemoryArtifactStore(ArtifactStore):
-    """Artifacts in dicts (nothing survives the process); thread-safe.
-
-    Identical content is kept once: blobs are keyed by ``blob_id`` and dropped when the last artifact
-    referring to them is deleted.
-
-    Args:
-        clock: time source for ``created_at`` (default the system clock).
-    """
-
-    def __init__(self, *, clock: Clock | None = None) -> None:
-        self._clock = clock or SYSTEM_CLOCK
-        self._meta: dict[str, ArtifactMetadata] = {}
-        self._blobs: dict[str, bytes] = {}
-        self._refs: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def store(
-        self,
-        content: bytes,
-        *,
-        content_type: str = DEFAULT_CONTENT_TYPE,
-        run_id: str | None = None,
-        tags: dict[str, str] | None = None,
-        artifact_id: str | None = None,
-    ) -> ArtifactMetadata:
-        """Store ``content``; see :meth:`ArtifactStore.store`."""
-        data, artifact_id, blob_id = prepare_store(content, run_id=run_id, artifact_id=artifact_id)
-        meta = ArtifactMetadata(
-            artifact_id=artifact_id,
-            content_type=content_type,
-            size_bytes=len(data),
-            created_at=self._clock.now().isoformat(),
-            blob_id=blob_id,
-            run_id=run_id,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
-        )
-        with self._lock:
-            self._blobs.setdefault(blob_id, data)
-            self._refs[blob_id] += 1
-            self._forget_locked(artifact_id)
-            self._meta[artifact_id] = meta
-        return copy.deepcopy(meta)
-
-    def _forget_locked(self, artifact_id: str) -> bool:
-        old = self._meta.pop(artifact_id, None)
-        if old is None:
-            return False
-        if old.blob_id is not None:
-            self._refs[old.blob_id] -= 1
-            if self._refs[old.blob_id] <= 0:
-                del self._refs[old.blob_id]
-                self._blobs.pop(old.blob_id, None)
-        return True
-
-    def load(self, artifact_id: str) -> Artifact | None:
-        """The artifact, or None."""
-        with self._lock:
-            meta = self._meta.get(artifact_id)
-            if meta is None or meta.blob_id is None:
-                return None
-            return Artifact(copy.deepcopy(meta), self._blobs[meta.blob_id])
-
-    def get_metadata(self, artifact_id: str) -> ArtifactMetadata | None:
-        """A copy of the metadata, or None."""
-        with self._lock:
-            meta = self._meta.get(artifact_id)
-            return None if meta is None else copy.deepcopy(meta)
-
-    def exists(self, artifact_id: str) -> bool:
-        """True when ``artifact_id`` is stored."""
-        with self._lock:
-            return artifact_id in self._meta
-
-    def delete(self, artifact_id: str) -> bool:
-        """Forget the artifact (its blob goes when no other artifact shares it)."""
-        with self._lock:
-            return self._forget_locked(artifact_id)
-
-    def list_by_run(self, run_id: str) -> builtins.list[ArtifactMetadata]:
-        """Metadata of ``run_id``'s artifacts, newest first."""
-        with self._lock:
-            found = [copy.deepcopy(m) for m in reversed(self._meta.values()) if m.run_id == run_id]
-        return newest_first(found)
-
-    def list_all(self, *, limit: int = 1000) -> builtins.list[ArtifactMetadata]:
-        """All metadata, newest first, at most ``limit``."""
-        with self._lock:
-            found = [copy.deepcopy(m) for m in reversed(self._meta.values())]
-        return newest_first(found)[: max(limit, 0)]
-
-
 def __getattr__(name: str) -> Any:
-    """Lazy re-export of :class:`FileArtifactStore` (its module imports this one)."""
+    """Lazy re-exports of the backends (their modules import this one)."""
     if name == "FileArtifactStore":
         from .artifacts_files import FileArtifactStore
 
         return FileArtifactStore
+    if name == "InMemoryArtifactStore":
+        from .artifacts_memory import InMemoryArtifactStore
+
+        return InMemoryArtifactStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
