@@ -93,25 +93,7 @@ SPEC_ROOT_NAMES = set(
         "persist_workflow_snapshot",
     ]
 )
-# The WorkflowBundle names arrive with the bundle support (issue 5); everything else is delivered.
-PENDING_ROOT_NAMES = {
-    "WORKFLOW_BUNDLE_FORMAT_VERSION_V1",
-    "WorkflowBundleError",
-    "WorkflowBundleEntrypoint",
-    "WorkflowBundleManifest",
-    "WorkflowBundle",
-    "InstalledWorkflowBundle",
-    "WorkflowBundleRegistry",
-    "WorkflowBundleRegistryError",
-    "WorkflowEntrypointRef",
-    "default_workflow_bundles_dir",
-    "sanitize_bundle_id",
-    "sanitize_bundle_version",
-    "workflow_bundle_manifest_from_dict",
-    "workflow_bundle_manifest_to_dict",
-    "open_workflow_bundle",
-}
-ROOT_NAMES = SPEC_ROOT_NAMES - PENDING_ROOT_NAMES
+ROOT_NAMES = SPEC_ROOT_NAMES
 
 STORAGE_NAMES = set(
     [
@@ -272,7 +254,6 @@ DOCUMENTED_MODULES = {
 
 def test_root_all_is_pinned() -> None:
     assert len(SPEC_ROOT_NAMES) == 79
-    assert len(PENDING_ROOT_NAMES) == 15
     assert set(abstractruntime.__all__) == ROOT_NAMES
     assert len(abstractruntime.__all__) == len(ROOT_NAMES)
     for name in abstractruntime.__all__:

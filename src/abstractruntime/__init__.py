@@ -1,6 +1,6 @@
 """AbstractRuntime: a durable workflow runtime (interrupt, checkpoint, resume) with an append-only ledger.
 
-The public names below follow SPEC §1.1 (the WorkflowBundle names arrive with the bundle support).
+The public names below are exactly those of SPEC §1.1.
 Importing this package imports only the standard library; optional integrations are imported lazily by
 the modules that need them.
 """
@@ -58,6 +58,23 @@ from .storage.sqlite import (
     SqliteDatabase,
     SqliteLedgerStore,
     SqliteRunStore,
+)
+from .workflow_bundle import (
+    WORKFLOW_BUNDLE_FORMAT_VERSION_V1,
+    InstalledWorkflowBundle,
+    WorkflowBundle,
+    WorkflowBundleEntrypoint,
+    WorkflowBundleError,
+    WorkflowBundleManifest,
+    WorkflowBundleRegistry,
+    WorkflowBundleRegistryError,
+    WorkflowEntrypointRef,
+    default_workflow_bundles_dir,
+    open_workflow_bundle,
+    sanitize_bundle_id,
+    sanitize_bundle_version,
+    workflow_bundle_manifest_from_dict,
+    workflow_bundle_manifest_to_dict,
 )
 
 __version__ = "0.4.20"
@@ -135,6 +152,22 @@ __all__ = [
     # Memory
     "ActiveContextPolicy",
     "TimeRange",
+    # WorkflowBundles
+    "WORKFLOW_BUNDLE_FORMAT_VERSION_V1",
+    "WorkflowBundleError",
+    "WorkflowBundleEntrypoint",
+    "WorkflowBundleManifest",
+    "WorkflowBundle",
+    "InstalledWorkflowBundle",
+    "WorkflowBundleRegistry",
+    "WorkflowBundleRegistryError",
+    "WorkflowEntrypointRef",
+    "default_workflow_bundles_dir",
+    "sanitize_bundle_id",
+    "sanitize_bundle_version",
+    "workflow_bundle_manifest_from_dict",
+    "workflow_bundle_manifest_to_dict",
+    "open_workflow_bundle",
     # Run history
     "RUN_HISTORY_BUNDLE_VERSION_V1",
     "export_run_history_bundle",
