@@ -130,6 +130,31 @@ PACKAGE_NAMES = {
     "abstractruntime.rendering": {"JsonStringifyMode", "render_agent_trace_markdown", "stringify_json"},
     "abstractruntime.memory": {"ActiveContextPolicy", "TimeRange"},
     "abstractruntime.identity": {"ActorFingerprint"},
+    "abstractruntime.visualflow_compiler": {
+        "Flow",
+        "FlowNode",
+        "FlowEdge",
+        "VisualFlow",
+        "VisualNode",
+        "VisualEdge",
+        "load_visualflow_json",
+        "visual_to_flow",
+        "compile_flow",
+        "compile_visualflow",
+        "compile_visualflow_tree",
+    },
+    "abstractruntime.visualflow_compiler.visual": {
+        "VisualFlow",
+        "VisualNode",
+        "VisualEdge",
+        "load_visualflow_json",
+        "visual_to_flow",
+    },
+    "abstractruntime.visualflow_compiler.adapters": {
+        "create_function_node_handler",
+        "create_agent_node_handler",
+        "create_subflow_node_handler",
+    },
 }
 
 CORE_NAMES = {
