@@ -1,4 +1,4 @@
-"""Support code for the VisualFlow compiler tests: example flows, a scripted LLM, a runtime factory."""
+"""Support code for the VisualFlow compiler tests: example flows, a numbered ScriptedLLM, a runtime factory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from abstractruntime import Runtime
 from abstractruntime.core.models import EffectType
-from abstractruntime.core.runtime import EffectOutcome
 from abstractruntime.scheduler import WorkflowRegistry
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
+from abstractruntime.testing import ScriptedLLM
 
 EXAMPLES_DIR = Path("/work/shared/flows/abstractflow-examples")
 
@@ -23,18 +23,15 @@ def load_examples() -> dict[str, dict[str, Any]]:
     return flows
 
 
-class ScriptedLLM:
-    """An LLM_CALL handler answering ``reply <n>`` and recording the payloads it saw."""
+def numbered_llm() -> ScriptedLLM:
+    """A :class:`ScriptedLLM` answering ``reply <n>`` for its n-th call."""
+    llm: ScriptedLLM
 
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
+    def respond(payload: dict[str, Any]) -> str:
+        return f"reply {len(llm.calls)}"
 
-    def __call__(self, run: Any, effect: Any, default_next_node: Any) -> EffectOutcome:
-        self.payloads.append(dict(effect.payload))
-        content = f"reply {len(self.payloads)}"
-        return EffectOutcome.completed(
-            {"content": content, "data": None, "tool_calls": None, "model": "scripted"}
-        )
+    llm = ScriptedLLM(responder=respond)
+    return llm
 
 
 def make_runtime(
