@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vf_support import ScriptedLLM, make_runtime
+from vf_support import make_runtime, numbered_llm
 
 from abstractruntime.core.models import RunStatus, WaitReason
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
+from abstractruntime.testing import ScriptedLLM
 from abstractruntime.visualflow_compiler import compile_visualflow_tree
 
 
@@ -58,32 +59,32 @@ def test_empty_loop_completes(example_flows: dict[str, Any]) -> None:
 
 
 def test_for_loop_with_sequence_calls_llm_each_iteration(example_flows: dict[str, Any]) -> None:
-    llm = ScriptedLLM()
+    llm = numbered_llm()
     _, _, state = _run(example_flows, "c999b3a3", {}, llm)
     assert state.status == RunStatus.COMPLETED
-    assert len(llm.payloads) == 10
-    assert [p["prompt"].split()[2] for p in llm.payloads[:2]] == ["agent2", "agent1"]
-    assert llm.payloads[0]["system_prompt"].startswith("You are agent1")
+    assert len(llm.calls) == 10
+    assert [p["prompt"].split()[2] for p in llm.calls[:2]] == ["agent2", "agent1"]
+    assert llm.calls[0]["system_prompt"].startswith("You are agent1")
 
 
 def test_loop_over_literal_items(example_flows: dict[str, Any]) -> None:
-    llm = ScriptedLLM()
+    llm = numbered_llm()
     _, _, state = _run(example_flows, "0275220f", {}, llm)
     assert state.status == RunStatus.COMPLETED
-    assert len(llm.payloads) == 3
+    assert len(llm.calls) == 3
 
 
 def test_clarify_query_survives_restart(example_flows: dict[str, Any]) -> None:
     """LLM output and ask_user answer flow through data edges across a new Runtime on the same stores."""
     stores = (InMemoryRunStore(), InMemoryLedgerStore())
     specs = compile_visualflow_tree(root_id="b991bd18", flows_by_id=example_flows)
-    first = make_runtime(specs, llm=ScriptedLLM(), stores=stores)
+    first = make_runtime(specs, llm=numbered_llm(), stores=stores)
     run_id = first.start(workflow=specs["b991bd18"], vars={"query": "cat food", "follow_up": True})
     state = first.tick(workflow=specs["b991bd18"], run_id=run_id)
     assert state.status == RunStatus.WAITING and state.waiting is not None
     assert state.waiting.prompt == "reply 1"
     fresh = compile_visualflow_tree(root_id="b991bd18", flows_by_id=example_flows)
-    second = make_runtime(fresh, llm=ScriptedLLM(), stores=stores)
+    second = make_runtime(fresh, llm=numbered_llm(), stores=stores)
     done = second.resume(
         workflow=fresh["b991bd18"],
         run_id=run_id,
@@ -98,10 +99,10 @@ def test_clarify_query_survives_restart(example_flows: dict[str, Any]) -> None:
 
 
 def test_clarify_query_skips_when_no_follow_up(example_flows: dict[str, Any]) -> None:
-    llm = ScriptedLLM()
+    llm = numbered_llm()
     _, _, state = _run(example_flows, "b991bd18", {"query": "q", "follow_up": False}, llm)
     assert state.output == {"refined-query": "q", "success": True}
-    assert llm.payloads == []
+    assert llm.calls == []
 
 
 def test_code_node_adds_pins(example_flows: dict[str, Any]) -> None:

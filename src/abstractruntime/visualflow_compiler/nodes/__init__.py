@@ -17,8 +17,11 @@ from .control import CONTROL_RUNNERS
 from .effects import EFFECT_MAPPERS, EFFECT_RUNNERS
 from .env import ExecEnv, Runner
 from .events import EVENT_MAPPERS, EVENT_RUNNERS
+from .files import FILE_RUNNERS
+from .memact import MEMACT_RUNNERS
 from .pure import LOCAL_PURE, evaluate_pure, pure_builtins
 from .subflows import SUBFLOW_MAPPERS, SUBFLOW_RUNNERS
+from .unsupported import UNSUPPORTED_RUNNERS
 from .user import USER_MAPPERS, USER_RUNNERS
 from .variables import VARIABLE_RUNNERS
 
@@ -32,6 +35,9 @@ RUNNERS: dict[str, Runner] = {
     **EFFECT_RUNNERS,
     **SUBFLOW_RUNNERS,
     **CODE_RUNNERS,
+    **FILE_RUNNERS,
+    **MEMACT_RUNNERS,
+    **UNSUPPORTED_RUNNERS,
 }
 
 OUTPUT_MAPPERS: dict[str, Callable[[Any], dict[str, Any]]] = {
@@ -41,14 +47,8 @@ OUTPUT_MAPPERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     **SUBFLOW_MAPPERS,
 }
 
-# Recognized by 0.4.20 (SPEC §9.1) but without a dedicated runner here: they run as pure-exec/identity.
-_OTHER_KNOWN = frozenset(
-    {
-        "generate_image", "generate_voice", "transcribe_audio", "listen_voice", "memact_compose",
-        "concat", "make_array", "array_concat", "read_file", "write_file", "tool_parameters",
-        "model_catalog", "provider_catalog", "provider_models",
-    }
-)  # fmt: skip
+# Recognized by 0.4.20 (SPEC §9.1) and run as pure-exec nodes (no dedicated runner needed).
+_OTHER_KNOWN = frozenset({"concat", "make_array", "array_concat", "tool_parameters", "provider_models"})
 
 
 def known_node_types() -> frozenset[str]:

@@ -88,7 +88,11 @@ def _on_schedule(env: ExecEnv) -> StepPlan:
     if config.get("recurrent") and env.active_frame() is None:
         env.push_frame({"kind": "on_schedule"})
     until = _until(env, seconds) if seconds is not None else schedule
-    return env.effect(EffectType.WAIT_UNTIL, {"until": until})
+    plan = env.effect(EffectType.WAIT_UNTIL, {"until": until})
+    # A due UNTIL wait resumes without writing its result_key, so the mapped effect result would be empty:
+    # persist the firing time as this node's outputs (``timestamp``) right away.
+    env.temp_dict("node_outputs")[env.node_id] = _schedule_outputs({"until": until})
+    return plan
 
 
 def _emit_event(env: ExecEnv) -> StepPlan:
@@ -136,12 +140,10 @@ def _wait_until(env: ExecEnv) -> StepPlan:
 def _event_outputs(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return {"payload": raw, "event_data": raw}
-    return {
-        **raw,
-        "payload": raw.get("payload"),
-        "event_id": raw.get("event_id"),
-        "event_data": raw.get("payload"),
-    }
+    # An event envelope (SPEC §4.11) carries the data under "payload"; a host that resumes the wait
+    # directly with a plain dict gives the data itself.
+    data = raw.get("payload") if "payload" in raw and "name" in raw else raw
+    return {**raw, "payload": data, "event_id": raw.get("event_id"), "event_data": data}
 
 
 def _schedule_outputs(raw: Any) -> dict[str, Any]:
