@@ -17,12 +17,12 @@ import builtins
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.models import StepRecord
-from ..errors import CapabilityError
-from .base import LedgerStore, find_completed_in
+from .base import LedgerStore
+from .ledger_decorator import LedgerDecorator
 
 __all__ = ["HashChainedLedgerStore", "compute_record_hash", "verify_ledger_chain"]
 
@@ -51,7 +51,7 @@ def link_record(last: dict[str, Any] | None, record: StepRecord) -> None:
     record.record_hash = compute_record_hash(record=record.to_dict(), prev_hash=prev)
 
 
-class HashChainedLedgerStore(LedgerStore):
+class HashChainedLedgerStore(LedgerDecorator):
     """Wraps ``inner`` and chains every appended record to the previous record of its run.
 
     Args:
@@ -59,14 +59,9 @@ class HashChainedLedgerStore(LedgerStore):
     """
 
     def __init__(self, inner: LedgerStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._heads: dict[str, str | None] = {}
         self._lock = threading.Lock()
-
-    @property
-    def inner(self) -> LedgerStore:
-        """The wrapped store."""
-        return self._inner
 
     def append(self, record: StepRecord) -> None:
         """Set ``prev_hash``/``record_hash`` on ``record`` and append it."""
@@ -90,65 +85,6 @@ class HashChainedLedgerStore(LedgerStore):
                 link_record(None if head is None else {"record_hash": head}, record)
                 self._inner.append(record)
                 self._heads[run_id] = record.record_hash
-
-    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
-        """The inner store's records of ``run_id``."""
-        return self._inner.list(run_id)
-
-    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
-        """Forwarded idempotency lookup."""
-        finder = getattr(self._inner, "find_completed", None)
-        if callable(finder):
-            found: dict[str, Any] | None = finder(run_id, idempotency_key)
-            return found
-        return find_completed_in(self._inner.list(run_id), idempotency_key)
-
-    def count(self, run_id: str) -> int:
-        """Forwarded ``count`` (falls back to ``len(list(run_id))``)."""
-        counter = getattr(self._inner, "count", None)
-        return int(counter(run_id)) if callable(counter) else len(self._inner.list(run_id))
-
-    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """Forwarded ``count_many``."""
-        many = getattr(self._inner, "count_many", None)
-        return dict(many(run_ids)) if callable(many) else {r: self.count(r) for r in run_ids}
-
-    def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Forwarded ``metrics_many``.
-
-        Raises:
-            CapabilityError: the inner store has none.
-        """
-        return dict(_forward(self._inner, "metrics_many")(run_ids))
-
-    def list_after(
-        self, *, run_id: str, after: int, limit: int = 1000
-    ) -> tuple[builtins.list[dict[str, Any]], int]:
-        """Forwarded ``list_after``.
-
-        Raises:
-            CapabilityError: the inner store has none.
-        """
-        records, cursor = _forward(self._inner, "list_after")(run_id=run_id, after=after, limit=limit)
-        return builtins.list(records), int(cursor)
-
-    def subscribe(
-        self, callback: Callable[[dict[str, Any]], None], *, run_id: str | None = None
-    ) -> Callable[[], None]:
-        """Forwarded ``subscribe`` (wrap an ``ObservableLedgerStore`` to observe a chained ledger).
-
-        Raises:
-            CapabilityError: the inner store cannot be observed.
-        """
-        unsubscribe: Callable[[], None] = _forward(self._inner, "subscribe")(callback, run_id=run_id)
-        return unsubscribe
-
-
-def _forward(inner: LedgerStore, name: str) -> Callable[..., Any]:
-    method: Callable[..., Any] | None = getattr(inner, name, None)
-    if not callable(method):
-        raise CapabilityError(f"{type(inner).__name__} has no {name}()")
-    return method
 
 
 def verify_ledger_chain(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

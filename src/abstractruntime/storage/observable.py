@@ -7,7 +7,6 @@ logged and skipped; it never breaks the run.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -15,8 +14,8 @@ from dataclasses import asdict
 from typing import Any
 
 from ..core.models import StepRecord
-from ..errors import CapabilityError
-from .base import LedgerStore, Link, ObservableLedgerStoreProtocol, find_completed_in
+from .base import LedgerStore, Link, ObservableLedgerStoreProtocol
+from .ledger_decorator import LedgerDecorator
 
 __all__ = ["ObservableLedgerStore", "ObservableLedgerStoreProtocol"]
 
@@ -25,7 +24,7 @@ _log = logging.getLogger(__name__)
 Subscriber = Callable[[dict[str, Any]], None]
 
 
-class ObservableLedgerStore(LedgerStore):
+class ObservableLedgerStore(LedgerDecorator):
     """Wraps ``inner`` and calls subscribers with ``asdict(record)`` after each append.
 
     Args:
@@ -33,16 +32,11 @@ class ObservableLedgerStore(LedgerStore):
     """
 
     def __init__(self, inner: LedgerStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._subscribers: dict[int, tuple[Subscriber, str | None]] = {}
         self._next_id = 0
         self._lock = threading.Lock()
         self._append_lock = threading.Lock()
-
-    @property
-    def inner(self) -> LedgerStore:
-        """The wrapped store."""
-        return self._inner
 
     def append(self, record: StepRecord) -> None:
         """Append to the inner store, then notify the matching subscribers."""
@@ -108,38 +102,3 @@ class ObservableLedgerStore(LedgerStore):
         """Drop every subscription."""
         with self._lock:
             self._subscribers.clear()
-
-    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
-        """The inner store's records of ``run_id``."""
-        return self._inner.list(run_id)
-
-    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
-        """Forwarded to the inner store's index (or a scan when it has none)."""
-        finder = getattr(self._inner, "find_completed", None)
-        if callable(finder):
-            result: dict[str, Any] | None = finder(run_id, idempotency_key)
-            return result
-        return find_completed_in(self._inner.list(run_id), idempotency_key)
-
-    def count(self, run_id: str) -> int:
-        """Forwarded ``count`` (falls back to ``len(list(run_id))``)."""
-        counter = getattr(self._inner, "count", None)
-        return int(counter(run_id)) if callable(counter) else len(self._inner.list(run_id))
-
-    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """Forwarded ``count_many`` (falls back to ``count`` per id)."""
-        many = getattr(self._inner, "count_many", None)
-        if callable(many):
-            return dict(many(run_ids))
-        return {run_id: self.count(run_id) for run_id in run_ids}
-
-    def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Forwarded ``metrics_many``.
-
-        Raises:
-            CapabilityError: the inner store has no ``metrics_many``.
-        """
-        metrics = getattr(self._inner, "metrics_many", None)
-        if not callable(metrics):
-            raise CapabilityError(f"{type(self._inner).__name__} has no metrics_many")
-        return dict(metrics(run_ids))

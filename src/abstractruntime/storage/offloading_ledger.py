@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import builtins
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.models import StepRecord
-from ..errors import CapabilityError
 from .artifacts import ArtifactStore
-from .base import LedgerStore, Link, find_completed_in
-from .offloading import _forward, default_max_inline_bytes, offload_large_values
+from .base import LedgerStore, Link
+from .ledger_decorator import LedgerDecorator
+from .offloading import default_max_inline_bytes, offload_large_values
 
 __all__ = ["OffloadingLedgerStore"]
 
 
-class OffloadingLedgerStore(LedgerStore):
+class OffloadingLedgerStore(LedgerDecorator):
     """Wraps a ledger store and offloads large values inside each record's ``effect`` and ``result``.
 
     Paths are ``ledger.effect...`` / ``ledger.result...`` and tags ``source=ledger_effect_offload`` /
@@ -32,15 +31,10 @@ class OffloadingLedgerStore(LedgerStore):
     def __init__(
         self, inner: LedgerStore, *, artifact_store: ArtifactStore, max_inline_bytes: int | None = None
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._artifact_store = artifact_store
         self._max_inline_bytes = default_max_inline_bytes() if max_inline_bytes is None else max_inline_bytes
         self._append_lock = threading.Lock()
-
-    @property
-    def inner(self) -> LedgerStore:
-        """The wrapped store."""
-        return self._inner
 
     @property
     def artifact_store(self) -> ArtifactStore:
@@ -114,59 +108,3 @@ class OffloadingLedgerStore(LedgerStore):
         for original, written in zip(records, stored, strict=True):
             if original is not written:
                 original.prev_hash, original.record_hash = written.prev_hash, written.record_hash
-
-    def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
-        """The inner store's records of ``run_id`` (references unresolved)."""
-        return self._inner.list(run_id)
-
-    def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
-        """Forwarded idempotency lookup (the record in its stored, offloaded form)."""
-        finder = getattr(self._inner, "find_completed", None)
-        if callable(finder):
-            found: dict[str, Any] | None = finder(run_id, idempotency_key)
-            return found
-        return find_completed_in(self._inner.list(run_id), idempotency_key)
-
-    def count(self, run_id: str) -> int:
-        """Forwarded ``count`` (falls back to ``len(list(run_id))``)."""
-        counter = getattr(self._inner, "count", None)
-        return int(counter(run_id)) if callable(counter) else len(self._inner.list(run_id))
-
-    def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """Forwarded ``count_many`` (falls back to ``count`` per id)."""
-        many = getattr(self._inner, "count_many", None)
-        return dict(many(run_ids)) if callable(many) else {r: self.count(r) for r in run_ids}
-
-    def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Forwarded ``metrics_many``.
-
-        Raises:
-            CapabilityError: the inner store has none.
-        """
-        return dict(_forward(self._inner, "metrics_many", CapabilityError)(run_ids))
-
-    def list_after(
-        self, *, run_id: str, after: int, limit: int = 1000
-    ) -> tuple[builtins.list[dict[str, Any]], int]:
-        """Forwarded ``list_after`` (SQLite: records with ``seq > after`` and the next cursor).
-
-        Raises:
-            CapabilityError: the inner store has none.
-        """
-        method = _forward(self._inner, "list_after", CapabilityError)
-        records, cursor = method(run_id=run_id, after=after, limit=limit)
-        return builtins.list(records), int(cursor)
-
-    def subscribe(
-        self, callback: Callable[[dict[str, Any]], None], *, run_id: str | None = None
-    ) -> Callable[[], None]:
-        """Forwarded ``subscribe`` (subscribers see the stored, offloaded form when the observable
-        store is inside this one).
-
-        Raises:
-            CapabilityError: the inner store cannot be observed.
-        """
-        unsubscribe: Callable[[], None] = _forward(self._inner, "subscribe", CapabilityError)(
-            callback, run_id=run_id
-        )
-        return unsubscribe
