@@ -43,6 +43,7 @@ __all__ = [
     "QueryableRunStore",
     "RevisionedRunStore",
     "RunStore",
+    "append_records",
     "find_completed_in",
 ]
 
@@ -92,6 +93,19 @@ class LedgerStore(ABC):
         backends override it with an index so the cost does not grow with the ledger.
         """
         return find_completed_in(self.list(run_id), idempotency_key)
+
+
+def append_records(ledger_store: LedgerStore, records: Sequence[StepRecord]) -> None:
+    """Append ``records`` in order, in one batch when the store has ``append_many`` (one write, one
+    fsync or one statement), else one by one."""
+    if not records:
+        return
+    append_many = getattr(ledger_store, "append_many", None)
+    if callable(append_many):
+        append_many(records)
+    else:
+        for record in records:
+            ledger_store.append(record)
 
 
 def find_completed_in(records: Sequence[dict[str, Any]], idempotency_key: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..core.models import RunState, RunStatus, StepRecord, StepStatus, WaitReason
 from ..errors import ConcurrencyError
 from ._query import due_until, index_row, matches, newest_first
-from .base import Checkpoint, LedgerStore, Link, RunStore
+from .base import Checkpoint, LedgerStore, Link, RunStore, append_records
 
 __all__ = ["InMemoryLedgerStore", "InMemoryRunStore"]
 
@@ -71,8 +71,7 @@ class InMemoryRunStore(RunStore):
                 raise ConcurrencyError(
                     run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
                 )
-            for record in records:
-                ledger_store.append(record)
+            append_records(ledger_store, records)
             return self._put(run)
 
     def _put(self, run: RunState) -> int:

@@ -24,7 +24,7 @@ from ..core.models import RunState, RunStatus, StepRecord, WaitReason
 from ..errors import ConcurrencyError, CorruptRunError
 from ._files import RunLocks, atomic_write, remove_stale_temp_files
 from ._query import due_until, index_row, matches, newest_first
-from .base import Checkpoint, LedgerStore, RunStore
+from .base import Checkpoint, LedgerStore, RunStore, append_records
 from .codec import decode_run, encode_run
 
 __all__ = ["JsonFileRunStore"]
@@ -172,13 +172,7 @@ class JsonFileRunStore(RunStore):
                 raise ConcurrencyError(
                     run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
                 )
-            if records:
-                append_many = getattr(ledger_store, "append_many", None)
-                if callable(append_many):
-                    append_many(records)
-                else:
-                    for record in records:
-                        ledger_store.append(record)
+            append_records(ledger_store, records)
             return self._write(run, data)
 
     def _write(self, run: RunState, data: bytes) -> int:

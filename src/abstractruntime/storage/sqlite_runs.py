@@ -16,7 +16,7 @@ from typing import Any
 from ..core.clock import parse_iso
 from ..core.models import RunState, RunStatus, StepRecord, WaitReason
 from ..errors import ConcurrencyError
-from .base import Checkpoint, LedgerStore, RunStore
+from .base import Checkpoint, LedgerStore, RunStore, append_records
 from .codec import decode_run, encode_run
 from .sqlite_db import SqliteDatabase
 
@@ -125,13 +125,7 @@ class SqliteRunStore(RunStore):
                 raise ConcurrencyError(
                     run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
                 )
-            if records:
-                append_many = getattr(ledger_store, "append_many", None)
-                if callable(append_many):
-                    append_many(records)
-                else:
-                    for record in records:
-                        ledger_store.append(record)
+            append_records(ledger_store, records)
             self._write(conn, run, text, had_timer=row is not None and row[1] is not None)
         return 1 if actual is None else actual + 1
 

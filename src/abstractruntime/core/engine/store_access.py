@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConcurrencyError, RunNotFoundError
-from ...storage.base import LedgerStore, RevisionedRunStore, RunStore, find_completed_in
+from ...storage.base import LedgerStore, RevisionedRunStore, RunStore, append_records, find_completed_in
 from ..models import RunState, RunStatus, StepRecord
 
 __all__ = ["StoreAccess", "WorkingRun", "is_paused"]
@@ -98,8 +98,7 @@ class StoreAccess:
                 work.run, records, ledger_store=self.ledger_store, expected_revision=work.revision
             )
             return work
-        for record in records:
-            self.ledger_store.append(record)
+        append_records(self.ledger_store, records)
         self.run_store.save(work.run)
         return work
 
