@@ -1,0 +1,185 @@
+"""Shared state of one CLI invocation: the store, the runtime, exit codes and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from abstractruntime.core.models import EffectType, RunState, RunStatus
+from abstractruntime.core.runtime import Runtime
+from abstractruntime.core.spec import WorkflowSpec
+from abstractruntime.scheduler import Scheduler, WorkflowRegistry
+from abstractruntime.storage import open_stores
+from abstractruntime.storage.ledger_chain import HashChainedLedgerStore
+from abstractruntime.storage.urls import Stores
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_FAILED = 4
+EXIT_WAITING = 5
+
+STORE_ENV = "ABSTRACTRUNTIME_STORE"
+CLI_NS_TARGET = "cli_target"
+CLI_NS_CWD = "cli_cwd"
+CLI_NS_FAKE_LLM = "cli_fake_llm"
+CLI_NS_HASH_CHAIN = "cli_hash_chain"
+
+
+class CliError(click.ClickException):
+    """An error printed as ``Error: <message>`` with a chosen exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("abstractruntime", appauthor=False))
+
+
+def default_store_url() -> str:
+    return f"sqlite:///{(default_data_dir() / 'runs.db').as_posix()}"
+
+
+def runtime_ns(state: RunState) -> dict[str, Any]:
+    ns = state.vars.get("_runtime")
+    return ns if isinstance(ns, dict) else {}
+
+
+@dataclass
+class App:
+    """Lazily opened stores; one per invocation, closed when the command ends."""
+
+    store_url: str | None
+    json_output: bool = False
+    store_source: str = "default"
+    _stores: Stores | None = field(default=None, repr=False)
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or os.environ.get(STORE_ENV) or default_store_url()
+
+    @property
+    def stores(self) -> Stores:
+        if self._stores is None:
+            url = self.resolved_store_url
+            if url.startswith("sqlite:///"):
+                path = url[len("sqlite:///") :].split("?", 1)[0]
+                if path:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._stores = open_stores(url)
+            except ValueError as exc:
+                raise CliError(f"cannot open store {url!r}: {exc}", EXIT_USAGE) from exc
+        return self._stores
+
+    def close(self) -> None:
+        if self._stores is not None:
+            self._stores.close()
+            self._stores = None
+
+    def load_state(self, run_id: str) -> RunState:
+        state = self.stores.run_store.load(run_id)
+        if state is None:
+            raise CliError(f"run not found: {run_id}", EXIT_NOT_FOUND)
+        return state
+
+    def ledger(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.stores.ledger_store.list(run_id))
+
+    def runtime(
+        self, registry: WorkflowRegistry | None = None, *, fake_llm: bool = False, hash_chain: bool = True
+    ) -> Runtime:
+        ledger = self.stores.ledger_store
+        if hash_chain:
+            ledger = HashChainedLedgerStore(ledger)
+        handlers: dict[Any, Any] = {}
+        if fake_llm:
+            from abstractruntime.testing import ScriptedLLM
+
+            handlers[EffectType.LLM_CALL] = ScriptedLLM()
+        return Runtime(
+            run_store=self.stores.run_store,
+            ledger_store=ledger,
+            effect_handlers=handlers or None,
+            workflow_registry=registry,
+        )
+
+    def root_ns(self, state: RunState) -> dict[str, Any]:
+        """The CLI namespace of the run, or of its nearest ancestor that has one (child runs)."""
+        seen: set[str] = set()
+        current: RunState | None = state
+        while current is not None and current.run_id not in seen:
+            seen.add(current.run_id)
+            ns = runtime_ns(current)
+            if CLI_NS_TARGET in ns:
+                return ns
+            parent = current.parent_run_id
+            current = self.stores.run_store.load(parent) if parent else None
+        return {}
+
+    def runtime_for_run(self, state: RunState) -> tuple[Runtime, WorkflowRegistry, WorkflowSpec]:
+        """Rebuild the run's WorkflowSpec from its stored CLI target and a runtime to drive it."""
+        from .targets import TargetError, load_target
+
+        ns = self.root_ns(state)
+        target = ns.get(CLI_NS_TARGET)
+        if not isinstance(target, str):
+            raise CliError(
+                f"run {state.run_id} was not started by the CLI (no vars._runtime.{CLI_NS_TARGET}); "
+                "resume it from the program that started it",
+                EXIT_USAGE,
+            )
+        try:
+            loaded = load_target(target, cwd=ns.get(CLI_NS_CWD))
+        except TargetError as exc:
+            raise CliError(f"cannot reload the workflow of run {state.run_id}: {exc}", EXIT_USAGE) from exc
+        registry = loaded.registry()
+        spec = registry.get(state.workflow_id)
+        if spec is None:
+            raise CliError(
+                f"workflow {state.workflow_id!r} of run {state.run_id} is not in target {target!r}",
+                EXIT_USAGE,
+            )
+        runtime = self.runtime(
+            registry,
+            fake_llm=bool(ns.get(CLI_NS_FAKE_LLM)),
+            hash_chain=ns.get(CLI_NS_HASH_CHAIN, True) is not False,
+        )
+        return runtime, registry, spec
+
+    def scheduler(self, runtime: Runtime, registry: WorkflowRegistry) -> Scheduler:
+        return Scheduler(runtime=runtime, registry=registry)
+
+
+def exit_code_for(state: RunState) -> int:
+    if state.status == RunStatus.COMPLETED:
+        return EXIT_OK
+    if state.status == RunStatus.WAITING:
+        return EXIT_WAITING
+    if state.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def parse_json_option(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+
+
+def get_app(ctx: click.Context) -> App:
+    app = ctx.find_object(App)
+    assert app is not None
+    return app
