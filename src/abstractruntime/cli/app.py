@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]
 
 
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def default_data_dir() -> Path:
     import platformdirs
 
@@ -71,14 +76,14 @@ class App:
     def stores(self) -> Stores:
         if self._stores is None:
             url = self.resolved_store_url
-            if url.startswith("sqlite:///"):
-                path = url[len("sqlite:///") :].split("?", 1)[0]
-                if path:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
             try:
+                if url.startswith("sqlite:///"):
+                    path = url[len("sqlite:///") :].split("?", 1)[0]
+                    if path:
+                        Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self._stores = open_stores(url)
-            except ValueError as exc:
-                raise CliError(f"cannot open store {url!r}: {exc}", EXIT_USAGE) from exc
+            except (ValueError, OSError, sqlite3.Error) as exc:
+                raise CliError(f"cannot open store {url!r}: {_reason(exc)}", EXIT_USAGE) from exc
         return self._stores
 
     def close(self) -> None:
@@ -176,7 +181,7 @@ def parse_json_option(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+        raise CliError(f"{what} is not valid JSON: {exc}", EXIT_USAGE) from exc
 
 
 def get_app(ctx: click.Context) -> App:

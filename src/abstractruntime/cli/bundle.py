@@ -32,7 +32,7 @@ def bundle_group() -> None:
     help="The .flow file to write.",
 )
 @click.option("--bundle-id", help="Default: the root flow id.")
-@click.option("--bundle-version", default="0.0.0", show_default=True)
+@click.option("--bundle-version", default="0.0.0", show_default=True, help="Version written to the manifest.")
 @click.option(
     "--flows-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),

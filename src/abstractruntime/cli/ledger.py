@@ -99,8 +99,20 @@ def ledger_verify(ctx: click.Context, run_id: str, json_output: bool) -> None:
     help="File to write ('-': stdout). Default: <run_id>.history.json",
 )
 @click.option("--no-subruns", is_flag=True, help="Leave out child runs.")
-@click.option("--ledger-mode", type=click.Choice(["tail", "full"]), default="tail", show_default=True)
-@click.option("--ledger-max-items", default=2000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--ledger-mode",
+    type=click.Choice(["tail", "full"]),
+    default="tail",
+    show_default=True,
+    help="Keep the last records (tail) or all of them (full).",
+)
+@click.option(
+    "--ledger-max-items",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most records per ledger in tail mode.",
+)
 @click.pass_context
 def export_cmd(  # noqa: PLR0917 - click passes options as arguments
     ctx: click.Context,

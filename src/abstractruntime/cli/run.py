@@ -268,12 +268,12 @@ def _parse_inputs(inputs: tuple[str, ...], vars_json: str | None) -> dict[str, A
     if vars_json is not None:
         parsed = parse_json_option(vars_json, "--vars-json")
         if not isinstance(parsed, dict):
-            raise click.BadParameter("--vars-json must be a JSON object")
+            raise CliError("--vars-json must be a JSON object", EXIT_USAGE)
         data.update(parsed)
     for item in inputs:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"--input expects key=value, got {item!r}")
+            raise CliError(f"--input expects key=value, got {item!r}", EXIT_USAGE)
         try:
             data[key] = json.loads(value)
             if not isinstance(data[key], (dict, list, int, float, bool)) or value.strip() != value:
@@ -351,6 +351,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
         ns[CLI_NS_HASH_CHAIN] = False
     run_vars["_runtime"] = ns
     registry = loaded.registry()
+    listeners = add_waiting_workflows(app, registry)
     runtime = app.runtime(registry, fake_llm=fake_llm, hash_chain=not no_hash_chain)
     run_id = runtime.start(workflow=loaded.spec, vars=run_vars, session_id=session_id)
     out = render.console(stderr=app.json_output)
@@ -360,6 +361,8 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
         app, runtime, registry, interactive=_interactive(interactive), detach=detach, show_progress=not quiet
     )
     stopped = driver.drive(run_id)
+    if listeners:
+        drive_woken_listeners(app, runtime, registry, listeners)
     ctx.exit(report_outcome(app, run_id, stopped))
 
 
@@ -445,6 +448,37 @@ def registry_from_store(
     return registry, problems
 
 
+def add_waiting_workflows(app: App, registry: WorkflowRegistry) -> list[str]:
+    """Also register the workflows of CLI runs waiting on an event, so an EMIT_EVENT of this run reaches them.
+
+    Returns the ids of those runs. Targets that can no longer be loaded are skipped silently (the event
+    then does not reach those runs).
+    """
+    done: set[tuple[str, str | None]] = set()
+    problems: list[str] = []
+    listeners: list[str] = []
+    for state in app.stores.run_store.list_runs(  # type: ignore[attr-defined]
+        status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=100_000
+    ):
+        listeners.append(state.run_id)
+        add_run_target(app, registry, state, done, problems)
+    return listeners
+
+
+def drive_woken_listeners(
+    app: App, runtime: Runtime, registry: WorkflowRegistry, listeners: list[str]
+) -> None:
+    """Drive on (without prompting) the listeners an event of this run resumed, as `emit` does."""
+    driver = Driver(app, runtime, registry, interactive=False, detach=True, show_progress=False)
+    for run_id in listeners:
+        state = app.stores.run_store.load(run_id)
+        if state is not None and state.status == RunStatus.RUNNING and registry.get(state.workflow_id):
+            try:
+                driver.drive(run_id)
+            except CliError as exc:
+                click.echo(f"warning: {exc.message}", err=True)
+
+
 def add_run_target(
     app: App,
     registry: WorkflowRegistry,
@@ -478,6 +512,7 @@ def add_run_target(
     type=click.Choice(["session", "workflow", "run", "global"]),
     default="session",
     show_default=True,
+    help="Which waiting runs the event reaches (with --session, --workflow or --run).",
 )
 @click.option("--session", "session_id", help="Session id (scope session).")
 @click.option("--workflow", "workflow_id", help="Workflow id (scope workflow).")

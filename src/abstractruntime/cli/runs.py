@@ -21,7 +21,7 @@ def runs_group() -> None:
 @click.option(
     "--wait-reason", type=click.Choice([r.value for r in WaitReason]), help="Only runs waiting for this."
 )
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Most runs to list.")
 @click.option("--json", "json_output", is_flag=True, help="Print JSON.")
 @click.pass_context
 def runs_list(  # noqa: PLR0917 - click passes options as arguments
