@@ -13,7 +13,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the missing-extra 
         feature="The abstractruntime command line", extra="cli", module=exc.name or "click"
     ) from exc
 
-from . import bundle, flow, info, ledger, run, runs, scheduler
+from . import bundle, control, flow, info, ledger, run, runs, scheduler
 from .app import STORE_ENV, App
 
 
@@ -44,7 +44,7 @@ def cli(ctx: click.Context, store_url: str | None, json_output: bool) -> None:
     ctx.call_on_close(app.close)
 
 
-for _module in (run, runs, ledger, flow, bundle, scheduler, info):
+for _module in (run, control, runs, ledger, flow, bundle, scheduler, info):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

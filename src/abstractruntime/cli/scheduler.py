@@ -11,8 +11,8 @@ import click
 from abstractruntime.scheduler import Scheduler
 
 from .app import get_app
-from .run import add_run_target
-from .run import registry_from_store as _registry_from_store
+from .driver import add_run_target
+from .driver import registry_from_store as _registry_from_store
 
 
 @click.group("scheduler")

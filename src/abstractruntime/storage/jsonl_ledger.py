@@ -97,6 +97,17 @@ class JsonlLedgerStore(LedgerStore):
             )
         return self._dir / f"ledger_{run_id}.jsonl"
 
+    def _run_path(self, records: Sequence[StepRecord], operation: str) -> Path:
+        """The ledger file of the one run ``records`` belong to.
+
+        Raises:
+            InvalidRecordError: records of different runs, or no usable ``run_id``.
+        """
+        run_id = records[0].run_id
+        if any(r.run_id != run_id for r in records):
+            raise InvalidRecordError(f"{operation} takes records of one run only", run_id=run_id)
+        return self._path(run_id)
+
     def append(self, record: StepRecord) -> None:
         """Append one record (one line, fsynced before returning).
 
@@ -115,10 +126,7 @@ class JsonlLedgerStore(LedgerStore):
         """
         if not records:
             return
-        run_id = records[0].run_id
-        if any(r.run_id != run_id for r in records):
-            raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
-        path = self._path(run_id)
+        path = self._run_path(records, "append_many")
         data = "".join(encode_record(r) + "\n" for r in records).encode("utf-8")
         durable_append(path, data)
 
@@ -132,10 +140,7 @@ class JsonlLedgerStore(LedgerStore):
         """
         if not records:
             return
-        run_id = records[0].run_id
-        if any(r.run_id != run_id for r in records):
-            raise InvalidRecordError("append_linked takes records of one run only", run_id=run_id)
-        path = self._path(run_id)
+        path = self._run_path(records, "append_linked")
 
         def build(last_line: bytes | None) -> bytes:
             last = _last_object(last_line, location=str(path))

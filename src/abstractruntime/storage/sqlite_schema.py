@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ..errors import CorruptRunError
+from .sqlite_commands import ensure_command_schema
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
@@ -80,25 +81,9 @@ def _v1(conn: sqlite3.Connection) -> None:
             run_id TEXT PRIMARY KEY,
             last_seq INTEGER NOT NULL
         );
-
-        CREATE TABLE IF NOT EXISTS commands (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            command_id TEXT NOT NULL UNIQUE,
-            run_id TEXT NOT NULL,
-            type TEXT NOT NULL,
-            payload_json TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            client_id TEXT
-        );
-        CREATE INDEX IF NOT EXISTS idx_commands_run ON commands(run_id);
-
-        CREATE TABLE IF NOT EXISTS command_cursors (
-            consumer_id TEXT PRIMARY KEY,
-            cursor INTEGER NOT NULL,
-            updated_at TEXT NOT NULL
-        );
         """,
     )
+    ensure_command_schema(conn)  # the command inbox tables, defined once in sqlite_commands
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
