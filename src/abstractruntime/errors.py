@@ -18,6 +18,7 @@ as well, so ``except KeyError`` written against the documented API keeps working
     │   └── WaitKeyMismatchError                     the wait key does not match
     ├── InvalidEventKeyError          (ValueError)   bad event scope/name for a wait key
     ├── VarsPathError                 (ValueError)   a vars path that does not parse or resolve
+    ├── HostOwnedVarError             (PermissionError) a flow tried to write a host-owned var
     ├── NotJsonSafeError              (TypeError)    a value that cannot be stored as JSON
     ├── CorruptRunError               (ValueError)   stored run/ledger data that cannot be decoded
     ├── InvalidRecordError            (ValueError)   a record a store refuses (for example no run_id)
@@ -41,6 +42,7 @@ __all__ = [
     "CorruptArtifactError",
     "CorruptRunError",
     "CyclicValueError",
+    "HostOwnedVarError",
     "InvalidArtifactIdError",
     "InvalidEventKeyError",
     "InvalidRecordError",
@@ -156,6 +158,22 @@ class VarsPathError(AbstractRuntimeError, ValueError):
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
+        self.path = path
+
+
+class HostOwnedVarError(AbstractRuntimeError, PermissionError):
+    """Untrusted flow content tried to write a host-owned var (``_runtime``, the workspace policy).
+
+    Raised when a VisualFlow node (``set_var``, a code node's ``outputKey``, a start pin default, a
+    subflow or agent input) writes a path the host owns, or when a child workflow would get a wider
+    workspace policy than its parent.  The run fails with this error; nothing is written.
+
+    Attributes:
+        path: the dotted vars path that was refused, such as ``_runtime.cli_target``.
+    """
+
+    def __init__(self, message: str, *, path: str, run_id: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
         self.path = path
 
 

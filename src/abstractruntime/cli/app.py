@@ -30,6 +30,7 @@ CLI_NS_TARGET = "cli_target"
 CLI_NS_CWD = "cli_cwd"
 CLI_NS_FAKE_LLM = "cli_fake_llm"
 CLI_NS_HASH_CHAIN = "cli_hash_chain"
+CLI_NS_CODE_SHA256 = "cli_code_sha256"
 
 
 class CliError(click.ClickException):
@@ -131,20 +132,38 @@ class App:
             current = self.stores.run_store.load(parent) if parent else None
         return {}
 
-    def runtime_for_run(self, state: RunState) -> tuple[Runtime, WorkflowRegistry, WorkflowSpec]:
-        """Rebuild the run's WorkflowSpec from its stored CLI target and a runtime to drive it."""
+    def runtime_for_run(
+        self, state: RunState, *, operator_target: str | None = None
+    ) -> tuple[Runtime, WorkflowRegistry, WorkflowSpec]:
+        """Rebuild the run's WorkflowSpec and a runtime to drive it.
+
+        The workflow comes from ``operator_target`` when the operator named one on the command line, else
+        from the target stored with the run (``vars._runtime.cli_target``, which flows cannot write); a
+        stored Python target is imported only while its code matches the hash recorded at start.
+
+        Raises:
+            CliError: the run was not started by the CLI, or its target cannot be (safely) reloaded.
+        """
         from .targets import TargetError, load_target
 
         ns = self.root_ns(state)
-        target = ns.get(CLI_NS_TARGET)
+        target = operator_target or ns.get(CLI_NS_TARGET)
         if not isinstance(target, str):
             raise CliError(
                 f"run {state.run_id} was not started by the CLI (no vars._runtime.{CLI_NS_TARGET}); "
-                "resume it from the program that started it",
+                "resume it from the program that started it, or name its workflow with --target",
                 EXIT_USAGE,
             )
         try:
-            loaded = load_target(target, cwd=ns.get(CLI_NS_CWD))
+            if operator_target:
+                loaded = load_target(operator_target, cwd=os.getcwd())
+            else:
+                loaded = load_target(
+                    target,
+                    cwd=ns.get(CLI_NS_CWD),
+                    stored=True,
+                    trusted_sha256=ns.get(CLI_NS_CODE_SHA256),
+                )
         except TargetError as exc:
             raise CliError(f"cannot reload the workflow of run {state.run_id}: {exc}", EXIT_USAGE) from exc
         registry = loaded.registry()

@@ -19,6 +19,7 @@ from abstractruntime.scheduler import Scheduler, WorkflowRegistry
 
 from . import render
 from .app import (
+    CLI_NS_CODE_SHA256,
     CLI_NS_CWD,
     CLI_NS_TARGET,
     EXIT_FAILED,
@@ -329,7 +330,9 @@ def add_run_target(
         return
     done.add(key)
     try:
-        loaded = load_target(target, cwd=ns.get(CLI_NS_CWD))
+        loaded = load_target(
+            target, cwd=ns.get(CLI_NS_CWD), stored=True, trusted_sha256=ns.get(CLI_NS_CODE_SHA256)
+        )
     except TargetError as exc:
         problems.append(f"{target}: {exc}")
         return

@@ -14,6 +14,7 @@ from abstractruntime.core.models import RunStatus
 
 from . import render
 from .app import (
+    CLI_NS_CODE_SHA256,
     CLI_NS_CWD,
     CLI_NS_FAKE_LLM,
     CLI_NS_HASH_CHAIN,
@@ -116,6 +117,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     ns[CLI_NS_TARGET] = loaded.ref
     if loaded.kind == "python":
         ns[CLI_NS_CWD] = cwd
+        ns[CLI_NS_CODE_SHA256] = loaded.code_sha256
     if fake_llm:
         ns[CLI_NS_FAKE_LLM] = True
     if no_hash_chain:
@@ -147,6 +149,12 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
 )
 @click.option("--quiet", "-q", is_flag=True, help="Do not show progress.")
 @click.option("--json", "json_output", is_flag=True, help="Print the outcome as JSON.")
+@click.option(
+    "--target",
+    "operator_target",
+    help="The run's workflow (TARGET as for `run`), instead of the one stored with the run. Needed for "
+    "a Python target whose code changed since the run started.",
+)
 @click.pass_context
 def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     ctx: click.Context,
@@ -157,6 +165,7 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     interactive: bool | None,
     quiet: bool,
     json_output: bool,
+    operator_target: str | None,
 ) -> None:
     """Resume the waiting run RUN_ID with an answer or a payload, then drive it on."""
     app = get_app(ctx)
@@ -173,7 +182,7 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
         raise CliError(
             f"run {run_id} waits on a timer (no wait key); run `abstractruntime scheduler serve`", EXIT_USAGE
         )
-    runtime, registry, spec = app.runtime_for_run(state)
+    runtime, registry, spec = app.runtime_for_run(state, operator_target=operator_target)
     driver = Driver(
         app, runtime, registry, interactive=_interactive(interactive), detach=detach, show_progress=not quiet
     )

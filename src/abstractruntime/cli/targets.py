@@ -8,13 +8,18 @@ A TARGET is one of:
 - a Python ``module:attribute`` or ``path/to/file.py:attribute`` naming a ``WorkflowSpec`` (or a
   zero-argument callable returning one).
 
-:func:`normalize_target` turns a TARGET into the form stored in ``vars._runtime.cli_target`` (absolute
-paths), which :func:`load_target` accepts again in a later process.
+:func:`load_target` normalizes a TARGET into the form stored in ``vars._runtime.cli_target`` (absolute
+paths), which a later process accepts again.  Python targets run code, so a target read back from stored
+state is imported only when its source still hashes to the ``code_sha256`` recorded when the operator named
+it (``trusted_sha256``); otherwise the operator must name it again on the command line (``--target``).
+Flows cannot write ``_runtime`` (see :mod:`abstractruntime.core.host_vars`), so they cannot redirect it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 import sys
@@ -38,6 +43,7 @@ class LoadedTarget:
     ref: str  # normalized TARGET (stored in vars._runtime.cli_target)
     spec: WorkflowSpec
     specs: dict[str, WorkflowSpec] = field(default_factory=dict)
+    code_sha256: str | None = None  # python targets: sha256 of the source files imported
 
     def registry_specs(self) -> list[WorkflowSpec]:
         return list({id(s): s for s in [self.spec, *self.specs.values()]}.values())
@@ -166,7 +172,59 @@ def _load_bundle(path: Path, entry: str | None) -> LoadedTarget:
     return LoadedTarget(kind="bundle", ref=f"{path}:{entry}", spec=specs[entry], specs=specs)
 
 
-def _load_python(target: str, cwd: str | None) -> LoadedTarget:
+def _module_files(module_ref: str, base: str) -> list[Path]:
+    """The source files importing ``module_ref`` executes (packages' ``__init__`` and the module itself),
+    located without importing anything.
+
+    Raises:
+        TargetError: the module cannot be located.
+    """
+    files: list[Path] = []
+    search: list[str] | None = [base, *sys.path]
+    parts = module_ref.split(".")
+    for i, part in enumerate(parts):
+        name = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(name)
+        origin = getattr(loaded, "__file__", None) if loaded is not None else None
+        locations = getattr(loaded, "__path__", None) if loaded is not None else None
+        if loaded is None:
+            try:
+                spec = importlib.machinery.PathFinder.find_spec(part, search)
+            except (ImportError, ValueError) as exc:
+                raise TargetError(f"cannot locate module {name!r}: {exc}") from exc
+            if spec is None:
+                raise TargetError(f"cannot locate module {name!r}")
+            origin = spec.origin if spec.has_location else None
+            locations = spec.submodule_search_locations
+        if origin:
+            files.append(Path(origin))
+        search = list(locations) if locations is not None else None
+        if search is None and i < len(parts) - 1:
+            raise TargetError(f"{name!r} is not a package")
+    return files
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TargetError(f"cannot read {path}: {exc}") from exc
+        digest.update(str(path).encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _check_pin(target: str, actual: str, trusted_sha256: str | None) -> None:
+    if trusted_sha256 is None or actual != trusted_sha256:
+        raise TargetError(
+            f"refusing to import {target!r} from stored run state: its code "
+            + ("was never pinned" if trusted_sha256 is None else "changed since the run started")
+            + "; name it on the command line (--target) to trust it"
+        )
+
+
+def _load_python(target: str, cwd: str | None, *, stored: bool, trusted_sha256: str | None) -> LoadedTarget:
     module_ref, _, attr = target.rpartition(":")
     if not module_ref or not attr:
         raise TargetError(f"{target!r} is not module:attribute")
@@ -175,7 +233,10 @@ def _load_python(target: str, cwd: str | None) -> LoadedTarget:
         file_path = _resolve(module_ref, cwd)
         if not file_path.is_file():
             raise TargetError(f"Python file not found: {file_path}")
-        name = f"_abstractruntime_cli_{abs(hash(str(file_path)))}"
+        code_sha256 = _sha256_files([file_path])
+        if stored:
+            _check_pin(target, code_sha256, trusted_sha256)
+        name = f"_abstractruntime_cli_{hashlib.sha256(str(file_path).encode()).hexdigest()[:16]}_{code_sha256[:12]}"
         module = sys.modules.get(name)
         if module is None:
             spec = importlib.util.spec_from_file_location(name, file_path)
@@ -191,6 +252,9 @@ def _load_python(target: str, cwd: str | None) -> LoadedTarget:
         ref = f"{file_path}:{attr}"
     else:
         base = cwd or str(Path.cwd())
+        code_sha256 = _sha256_files(_module_files(module_ref, base))
+        if stored:
+            _check_pin(target, code_sha256, trusted_sha256)
         if base not in sys.path:
             sys.path.insert(0, base)
         try:
@@ -207,11 +271,26 @@ def _load_python(target: str, cwd: str | None) -> LoadedTarget:
         obj = obj()
     if not isinstance(obj, WorkflowSpec):
         raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WorkflowSpec")
-    return LoadedTarget(kind="python", ref=ref, spec=obj, specs={obj.workflow_id: obj})
+    return LoadedTarget(
+        kind="python", ref=ref, spec=obj, specs={obj.workflow_id: obj}, code_sha256=code_sha256
+    )
 
 
-def load_target(target: str, *, cwd: str | None = None) -> LoadedTarget:
-    """Load ``target`` (see the module doc); relative paths are resolved against ``cwd``."""
+def load_target(
+    target: str, *, cwd: str | None = None, stored: bool = False, trusted_sha256: str | None = None
+) -> LoadedTarget:
+    """Load ``target`` (see the module doc); relative paths are resolved against ``cwd``.
+
+    Args:
+        target: the TARGET as the operator typed it, or as stored in ``_runtime.cli_target``.
+        cwd: the directory relative paths (and ``module:attr`` imports) are resolved against.
+        stored: True when ``target`` comes from stored run state rather than the command line: a Python
+            target is then imported only if its source hashes to ``trusted_sha256``.
+        trusted_sha256: the ``code_sha256`` recorded when the operator started the run.
+
+    Raises:
+        TargetError: the target cannot be found, read, compiled, or (stored Python targets) trusted.
+    """
     if not target or not target.strip():
         raise TargetError("empty TARGET")
     bundle_ref = _split_bundle_ref(target)
@@ -226,7 +305,7 @@ def load_target(target: str, *, cwd: str | None = None) -> LoadedTarget:
     if path.is_file() and path.suffix.lower() == ".json":
         return _load_visualflow(path)
     if ":" in target and not path.exists():
-        return _load_python(target, cwd)
+        return _load_python(target, cwd, stored=stored, trusted_sha256=trusted_sha256)
     if target.endswith(".json"):
         raise TargetError(f"VisualFlow file not found: {path}")
     raise TargetError(

@@ -12,30 +12,30 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ...errors import HostOwnedVarError
 from ..engine.resume_payload import subworkflow_tool_result
+from ..host_vars import WORKSPACE_KEYS, child_workspace_vars
 from ..models import Effect, RunState, RunStatus, WaitReason, WaitState
 from ..outcome import EffectOutcome
 from .kernel import Kernel
 
 __all__ = ["WORKSPACE_KEYS", "make_start_subworkflow_handler"]
 
-WORKSPACE_KEYS = (
-    "workspace_root",
-    "workspace_access_mode",
-    "workspace_allowed_paths",
-    "workspace_ignored_paths",
-)
 _SYNC_MAX_STEPS = 100
 
 
 def _child_vars(parent: RunState, payload: dict[str, Any]) -> dict[str, Any]:
+    """The child's vars: the payload's, with the workspace policy inherited and never widened.
+
+    Raises:
+        HostOwnedVarError: the payload's workspace keys are wider than the parent's.
+    """
     given = payload.get("vars")
     child = dict(given) if isinstance(given, dict) else {}
+    workspace = child_workspace_vars(parent.vars, child)
     for key in WORKSPACE_KEYS:
-        value = parent.vars.get(key)
-        if key in child or value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        child[key] = copy.deepcopy(value)
+        child.pop(key, None)
+    child.update(copy.deepcopy(workspace))
     return child
 
 
@@ -128,9 +128,13 @@ def make_start_subworkflow_handler(kernel: Kernel) -> Callable[[RunState, Effect
         if spec is None:
             return call.fail(f"Workflow '{call.workflow_id}' is not registered")
         session_id = call.payload.get("session_id") or call.payload.get("sessionId") or run.session_id
+        try:
+            child_vars = _child_vars(run, call.payload)
+        except HostOwnedVarError as exc:
+            return EffectOutcome.failed(f"HostOwnedVarError: {exc}")
         child_id = kernel.start(
             workflow=spec,
-            vars=_child_vars(run, call.payload),
+            vars=child_vars,
             actor_id=run.actor_id,
             session_id=session_id,
             parent_run_id=run.run_id,

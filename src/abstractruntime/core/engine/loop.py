@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import InvalidStepPlanError
+from ...errors import HostOwnedVarError, InvalidStepPlanError
 from ..clock import Clock, parse_iso, to_iso
 from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
@@ -101,8 +101,11 @@ class StepLoop:
             persisted = self._access.interrupted(work)
             if persisted is not None:
                 return persisted
+            node_id = run.current_node
             try:
-                plan = workflow.get_node(run.current_node)(run, ctx)
+                plan = workflow.get_node(node_id)(run, ctx)
+            except HostOwnedVarError as exc:
+                return self._refuse_host_write(work, node_id, exc)
             except BaseException:
                 if dirty:
                     self._access.commit_unless_interrupted(work, ())
@@ -191,6 +194,19 @@ class StepLoop:
             status_record(run, node_id=plan.node_id, status="completed", now=now),
         ]
         return self._commit_final(work, records)
+
+    def _refuse_host_write(self, work: WorkingRun, node_id: str, exc: HostOwnedVarError) -> RunState:
+        """A node tried to write a host-owned var: the run fails with that error, nothing else written.
+
+        The refusing code raises before it writes, so the vars are as the previous step left them.
+        """
+        run = work.run
+        exc.run_id = run.run_id
+        run.status = RunStatus.FAILED
+        run.error = f"HostOwnedVarError: {exc}"
+        self._touch(run)
+        record = status_record(run, node_id=node_id, status="failed", now=self._now())
+        return self._commit_final(work, [record])
 
     def _commit_final(
         self, work: WorkingRun, records: list[StepRecord], *, precheck: bool = False

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.host_vars import check_flow_write
 from ...core.models import Effect, EffectType, RunState, StepPlan
 from ...core.spec import RunContext
 from ...core.vars import set_vars_path
@@ -125,6 +126,9 @@ class ExecEnv:
         return None
 
     def save_outputs(self, outputs: dict[str, Any]) -> None:
+        """Persist the node's outputs (and at its ``outputKey``, which may not be host-owned)."""
+        if self.node.output_key:
+            check_flow_write(self.node.output_key, what=f"the outputKey of node '{self.node_id}'")
         self.temp_dict("node_outputs")[self.node_id] = outputs
         self.run.vars["_last_output"] = outputs
         if self.node.output_key:

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...core.host_vars import check_flow_write, is_host_owned_path
 from ...core.models import EffectType, StepPlan
 from .._util import as_dict
 from .env import ExecEnv, Runner
@@ -32,6 +33,10 @@ def _data_pins(env: ExecEnv, direction: str) -> list[str]:
     ]
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value in ("", [], {})
+
+
 def _on_flow_start(env: ExecEnv) -> StepPlan:
     defaults = as_dict(env.data.get("pinDefaults"))
     outputs: dict[str, Any] = {}
@@ -39,6 +44,12 @@ def _on_flow_start(env: ExecEnv) -> StepPlan:
         if pin in env.vars:
             outputs[pin] = env.vars[pin]
         elif pin in defaults:
+            if is_host_owned_path(pin):
+                # A start pin named like a host-owned var takes its value from the host only.
+                if not _blank(defaults[pin]):
+                    check_flow_write(pin, what=f"the default of start pin '{pin}'")
+                outputs[pin] = None
+                continue
             outputs[pin] = copy.deepcopy(defaults[pin])
             env.vars[pin] = copy.deepcopy(defaults[pin])
         else:

@@ -7,6 +7,7 @@ import copy
 import re
 from typing import Any
 
+from ...core.host_vars import check_flow_write, is_host_owned_path
 from ...core.models import EffectType, StepPlan
 from .._util import as_dict
 from .env import ExecEnv, Runner
@@ -31,6 +32,23 @@ def subflow_target(data: dict[str, Any]) -> str | None:
     return None
 
 
+def _strip_host_owned(env: ExecEnv, child: dict[str, Any]) -> dict[str, Any]:
+    """Child vars built from flow data, minus host-owned keys (the kernel passes the parent's policy on).
+
+    A host-owned key whose value repeats the parent's (or is blank) is dropped; any other value is a
+    flow trying to hand its child a policy the host did not set.
+
+    Raises:
+        HostOwnedVarError: a host-owned key with a value of the flow's own.
+    """
+    for key in [k for k in child if is_host_owned_path(str(k))]:
+        value = child.pop(key)
+        if value is None or value == "" or value == env.vars.get(key):
+            continue
+        check_flow_write(str(key), what=f"the inputs of node '{env.node_id}' (a child run's vars)")
+    return child
+
+
 def _subflow(env: ExecEnv) -> StepPlan:
     target = subflow_target(env.data)
     if target is None:
@@ -46,7 +64,7 @@ def _subflow(env: ExecEnv) -> StepPlan:
             child.setdefault(key, copy.deepcopy(value))
     if inherit and isinstance(env.vars.get("context"), dict):
         child["context"] = copy.deepcopy(env.vars["context"])
-    payload = {"workflow_id": target, "vars": child, "inherit_context": bool(inherit)}
+    payload = {"workflow_id": target, "vars": _strip_host_owned(env, child), "inherit_context": bool(inherit)}
     return env.effect(EffectType.START_SUBWORKFLOW, payload)
 
 
@@ -67,7 +85,7 @@ def _agent(env: ExecEnv) -> StepPlan:
     workflow_id = agent_workflow_id(env.flow.flow_id, env.node_id)
     return env.effect(
         EffectType.START_SUBWORKFLOW,
-        {"workflow_id": workflow_id, "vars": child},
+        {"workflow_id": workflow_id, "vars": _strip_host_owned(env, child)},
         result_key=f"_temp.agent.{env.node_id}.raw",
     )
 
