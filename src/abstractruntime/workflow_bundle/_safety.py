@@ -11,18 +11,27 @@ or written:
 * **size**: a member may not exceed :data:`MAX_MEMBER_BYTES` uncompressed, the whole bundle may not
   exceed :data:`MAX_TOTAL_BYTES`, and a zip may not hold more than :data:`MAX_MEMBERS` entries.  Sizes
   are checked first from the zip headers and again while streaming the decompressed bytes, so a zip
-  whose headers lie (a zip bomb) is refused before it can fill memory or disk.
+  whose headers lie (a zip bomb) is refused before it can fill memory or disk;
+* **clashes**: a name used both as a file and as a directory (``a`` and ``a/b``) is refused, since it
+  cannot be unpacked;
+* **hostile data**: whatever a malformed zip or manifest makes the standard library raise
+  (``BadZipFile``, ``zlib.error``, ``EOFError``, ``UnicodeDecodeError``, ``RecursionError``, a
+  ``ValueError`` for a 5,000-digit integer, a ``TypeError`` or ``KeyError`` for a wrong type...) is
+  turned into :class:`WorkflowBundleError` by :func:`bundle_errors`, never a raw traceback.
 
 The limits are module attributes read at call time, so a host (or a test) can lower them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ._errors import WorkflowBundleError
 
@@ -30,6 +39,9 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_MEMBER_BYTES",
     "MAX_TOTAL_BYTES",
+    "HOSTILE_DATA_ERRORS",
+    "bundle_errors",
+    "check_every_member",
     "check_safe_relpath",
     "checked_zip_members",
     "read_zip_member",
@@ -45,6 +57,48 @@ MAX_MEMBERS: int = 10_000
 
 _CHUNK = 64 * 1024
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+#: What parsing a hostile zip or manifest can raise from the standard library (``zipfile``, ``zlib``,
+#: ``json``, ``struct``) or from our own code given a value of the wrong type.
+HOSTILE_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    NotImplementedError,
+    RecursionError,
+    OverflowError,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+)
+
+#: Reading a member can also raise ``RuntimeError`` (an encrypted member needs a password).
+_READ_ERRORS: tuple[type[BaseException], ...] = (*HOSTILE_DATA_ERRORS, RuntimeError)
+
+
+@contextmanager
+def bundle_errors(what: str) -> Iterator[None]:
+    """Turn :data:`HOSTILE_DATA_ERRORS` raised in the block into :class:`WorkflowBundleError`.
+
+    ``what`` prefixes the message (for example ``"bundle /x/y.flow"``).  A
+    :class:`WorkflowBundleError` raised in the block passes through unchanged.
+
+    Raises:
+        WorkflowBundleError: the block raised one of :data:`HOSTILE_DATA_ERRORS`.
+    """
+    try:
+        yield
+    except WorkflowBundleError:
+        raise
+    except HOSTILE_DATA_ERRORS as exc:
+        detail = str(exc)[:200] or type(exc).__name__
+        raise WorkflowBundleError(
+            f"{what}: invalid or corrupt data ({type(exc).__name__}: {detail})"
+        ) from exc
 
 
 def check_safe_relpath(path: object, *, what: str = "path") -> str:
@@ -111,7 +165,20 @@ def checked_zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if total > MAX_TOTAL_BYTES:
             raise WorkflowBundleError(f"bundle is larger than {MAX_TOTAL_BYTES} bytes uncompressed")
         files[name] = info
+    _check_no_clash(files)
     return files
+
+
+def _check_no_clash(files: dict[str, zipfile.ZipInfo]) -> None:
+    """Refuse a name used as a file and as a directory (``a`` and ``a/b``): it cannot be unpacked."""
+    for name in files:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix in files:
+                raise WorkflowBundleError(
+                    f"bundle member {prefix!r} is a file but {name!r} uses it as a directory"
+                )
 
 
 def stream_zip_member(
@@ -134,10 +201,24 @@ def stream_zip_member(
                 if seen > cap:
                     raise WorkflowBundleError(f"bundle member {info.filename!r} exceeds {cap} bytes")
                 yield chunk
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+    except WorkflowBundleError:
+        raise
+    except _READ_ERRORS as exc:
         raise WorkflowBundleError(f"cannot read bundle member {info.filename!r}: {exc}") from exc
 
 
 def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """Read one member fully through :func:`stream_zip_member`."""
     return b"".join(stream_zip_member(zf, info))
+
+
+def check_every_member(path: str | os.PathLike[str]) -> None:
+    """Decompress every member of the zip at ``path`` (limits enforced, CRC checked), keeping nothing.
+
+    Raises:
+        WorkflowBundleError: an unsafe, oversize, truncated or corrupt member, or not a zip.
+    """
+    with bundle_errors(f"not a valid bundle zip: {path}"), zipfile.ZipFile(path, "r") as zf:
+        for info in checked_zip_members(zf).values():
+            for _chunk in stream_zip_member(zf, info):
+                pass

@@ -101,6 +101,8 @@ class WorkflowBundleManifest:
             seen.add(ep.flow_id)
             if ep.flow_id not in self.flows and ep.flow_id not in self.artifacts:
                 raise WorkflowBundleError(f"entrypoint {ep.flow_id!r} is not listed in flows")
+        if self.default_entrypoint is not None and not isinstance(self.default_entrypoint, str):
+            raise WorkflowBundleError("default_entrypoint must be a string")
         if self.default_entrypoint is not None and self.default_entrypoint not in seen:
             raise WorkflowBundleError(f"default_entrypoint {self.default_entrypoint!r} is not an entrypoint")
 

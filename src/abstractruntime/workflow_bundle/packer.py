@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import WorkflowBundleError
-from ._safety import check_safe_relpath, checked_zip_members, stream_zip_member
+from ._safety import check_safe_relpath
+from ._unpack import unpack_zip_atomically
 from .models import (
     WORKFLOW_BUNDLE_FORMAT_VERSION_V1,
     WorkflowBundleEntrypoint,
@@ -285,42 +286,20 @@ def inspect_workflow_bundle(*, bundle_path: str | Path) -> WorkflowBundleManifes
 def unpack_workflow_bundle(*, bundle_path: str | Path, out_dir: str | Path) -> Path:
     """Extract a bundle zip into ``out_dir`` and return ``out_dir``.
 
-    Every member is validated from the headers first (see :mod:`._safety`); nothing is written when
-    any member is unsafe.  Each file is streamed with the size limits enforced into a temporary file
-    inside ``out_dir`` and renamed into place; existing files with the same name are replaced.
+    The bundle is validated first (manifest and every member, see :mod:`._safety`), then extracted
+    into a staging directory beside ``out_dir`` and renamed into place (merged file by file, after
+    checking every target, when ``out_dir`` is a non-empty directory; existing files with the same
+    names are replaced).  On any failure nothing is left behind: no ``out_dir``, no staging
+    directory.  See :mod:`._unpack`.
 
     Raises:
-        WorkflowBundleError: invalid manifest, unsafe or oversize member, corrupt zip.
+        WorkflowBundleError: invalid manifest, unsafe, oversize or corrupt member (bad CRC,
+            truncated data), a file/directory name clash, ``out_dir`` exists as a file, or a symlinked
+            sub-directory of ``out_dir``.
     """
     src = Path(bundle_path)
     if src.is_dir():
         raise WorkflowBundleError(f"bundle is already a directory: {src}")
     open_workflow_bundle(src)
-    dest = Path(out_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    base = dest.resolve()
-    try:
-        with zipfile.ZipFile(src, "r") as zf:
-            members = checked_zip_members(zf)
-            for name, info in members.items():
-                target = (base / name).resolve()
-                if not target.is_relative_to(base):
-                    raise WorkflowBundleError(f"bundle member escapes the output directory: {name!r}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_extract(zf, info, target)
-    except zipfile.BadZipFile as exc:
-        raise WorkflowBundleError(f"not a valid bundle zip: {src}: {exc}") from exc
-    return dest
-
-
-def _atomic_extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in stream_zip_member(zf, info):
-                fh.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    unpack_zip_atomically(src, Path(out_dir))
+    return Path(out_dir)

@@ -4,7 +4,9 @@ Opening validates the whole bundle up front: for a zip every entry is checked fr
 name, no symlink, size limits, see :mod:`._safety`) and ``manifest.json`` is parsed and validated.
 Reads are confined to the bundle: a relative path is checked with the same safe-path rules, a zip
 read streams with the size limit enforced, and a directory read refuses any path that resolves
-outside the bundle directory (for example through a symlink).
+outside the bundle directory (for example through a symlink).  Whatever a hostile zip or JSON document
+makes the standard library raise (deep nesting, huge integers, corrupt headers, wrong types) surfaces
+as :class:`WorkflowBundleError` (see :func:`._safety.bundle_errors`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from . import _safety
 from ._errors import WorkflowBundleError
-from ._safety import check_safe_relpath, checked_zip_members, read_zip_member
+from ._safety import bundle_errors, check_safe_relpath, checked_zip_members, read_zip_member
 from .models import WorkflowBundleManifest, workflow_bundle_manifest_from_dict
 
 __all__ = ["MANIFEST_NAME", "WorkflowBundle", "open_workflow_bundle"]
@@ -62,11 +64,15 @@ class WorkflowBundle:
             raise WorkflowBundleError(f"bundle member {relpath!r} is not valid {encoding}") from exc
 
     def read_json(self, relpath: str) -> Any:
-        """Return the member ``relpath`` parsed as JSON."""
-        try:
-            return json.loads(self.read_text(relpath))
-        except json.JSONDecodeError as exc:
-            raise WorkflowBundleError(f"bundle member {relpath!r} is not valid JSON: {exc}") from exc
+        """Return the member ``relpath`` parsed as JSON.
+
+        Raises:
+            WorkflowBundleError: unreadable member, or not JSON (including nesting too deep to parse and
+                integers too long to convert).
+        """
+        text = self.read_text(relpath)
+        with bundle_errors(f"bundle member {relpath!r} is not valid JSON"):
+            return json.loads(text)
 
     def flow_ids(self) -> list[str]:
         """Return the ids of every flow listed in the manifest, sorted."""
@@ -93,42 +99,42 @@ class WorkflowBundle:
 
 def _zip_read(path: Path, relpath: str) -> bytes:
     try:
-        with zipfile.ZipFile(path, "r") as zf:
+        with bundle_errors(f"not a valid bundle zip: {path}"), zipfile.ZipFile(path, "r") as zf:
             members = checked_zip_members(zf)
             info = members.get(relpath)
             if info is None:
                 raise WorkflowBundleError(f"bundle {path.name!r} has no member {relpath!r}")
             return read_zip_member(zf, info)
-    except zipfile.BadZipFile as exc:
-        raise WorkflowBundleError(f"not a valid bundle zip: {path}: {exc}") from exc
     except OSError as exc:
         raise WorkflowBundleError(f"cannot read bundle {path}: {exc}") from exc
 
 
 def _dir_read(root: Path, relpath: str) -> bytes:
-    base = root.resolve()
-    target = (base / relpath).resolve()
-    if not target.is_relative_to(base):
-        raise WorkflowBundleError(f"bundle path escapes the bundle directory: {relpath!r}")
-    if not target.is_file():
-        raise WorkflowBundleError(f"bundle {root} has no file {relpath!r}")
-    limit = _safety.MAX_MEMBER_BYTES
-    size = target.stat().st_size
-    if size > limit:
-        raise WorkflowBundleError(f"bundle file {relpath!r} is {size} bytes (limit {limit})")
-    with target.open("rb") as fh:
-        data = fh.read(limit + 1)
+    try:
+        base = root.resolve()
+        target = (base / relpath).resolve()
+        if not target.is_relative_to(base):
+            raise WorkflowBundleError(f"bundle path escapes the bundle directory: {relpath!r}")
+        if not target.is_file():
+            raise WorkflowBundleError(f"bundle {root} has no file {relpath!r}")
+        limit = _safety.MAX_MEMBER_BYTES
+        size = target.stat().st_size
+        if size > limit:
+            raise WorkflowBundleError(f"bundle file {relpath!r} is {size} bytes (limit {limit})")
+        with target.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python < 3.13
+        raise WorkflowBundleError(f"cannot read bundle file {relpath!r} of {root}: {exc}") from exc
     if len(data) > limit:
         raise WorkflowBundleError(f"bundle file {relpath!r} exceeds {limit} bytes")
     return data
 
 
 def _parse_manifest(raw: bytes, source: Path) -> WorkflowBundleManifest:
-    try:
+    with bundle_errors(f"{source}: manifest.json is not valid JSON"):
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorkflowBundleError(f"{source}: manifest.json is not valid JSON: {exc}") from exc
-    return workflow_bundle_manifest_from_dict(data)
+    with bundle_errors(f"{source}: invalid manifest.json"):
+        return workflow_bundle_manifest_from_dict(data)
 
 
 def open_workflow_bundle(source: str | Path) -> WorkflowBundle:
@@ -141,25 +147,30 @@ def open_workflow_bundle(source: str | Path) -> WorkflowBundle:
     path = Path(source)
     if path.is_dir():
         manifest = _parse_manifest(_dir_read(path, MANIFEST_NAME), path)
-        present = {rel for rel in manifest.flows.values() if (path / rel).is_file()}
+        present = {rel for rel in manifest.flows.values() if _is_file(path / rel)}
         _check_flows_present(manifest, present, path)
         return WorkflowBundle(source=path, manifest=manifest)
     if not path.is_file():
         raise WorkflowBundleError(f"bundle not found: {path}")
     try:
-        with zipfile.ZipFile(path, "r") as zf:
+        with bundle_errors(f"not a valid bundle zip: {path}"), zipfile.ZipFile(path, "r") as zf:
             members = checked_zip_members(zf)
             info = members.get(MANIFEST_NAME)
             if info is None:
                 raise WorkflowBundleError(f"bundle {path.name!r} has no {MANIFEST_NAME}")
             raw = read_zip_member(zf, info)
-    except zipfile.BadZipFile as exc:
-        raise WorkflowBundleError(f"not a valid bundle zip: {path}: {exc}") from exc
     except OSError as exc:
         raise WorkflowBundleError(f"cannot read bundle {path}: {exc}") from exc
     manifest = _parse_manifest(raw, path)
     _check_flows_present(manifest, set(members), path)
     return WorkflowBundle(source=path, manifest=manifest)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long, a symlink loop: not a usable file
+        return False
 
 
 def _check_flows_present(manifest: WorkflowBundleManifest, members: set[str], source: Path) -> None:

@@ -13,7 +13,8 @@ Without a version the highest semantic version wins when every installed version
 parses as semver (``MAJOR.MINOR.PATCH[-pre][+build]``, an optional leading ``v``); otherwise the
 newest ``created_at`` wins.
 
-Installation validates the bundle, refuses ids and versions that sanitizing would change, copies to
+Installation validates the bundle (the manifest, and every member decompressed with its CRC checked),
+refuses ids longer than 100 characters and ids and versions that sanitizing would change, copies to
 a temporary file in the directory and renames it into place (``overwrite=False`` uses a hard link,
 so two concurrent installs of the same version cannot both win).
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import WorkflowBundleError, WorkflowBundleRegistryError
+from ._safety import check_every_member
 from .models import WorkflowBundleEntrypoint, WorkflowBundleManifest
 from .reader import open_workflow_bundle
 
@@ -42,6 +44,7 @@ __all__ = [
     "sanitize_bundle_version",
 ]
 
+_MAX_NAME = 100  # characters of bundle_id and of bundle_version: the file name stays under 255 bytes
 _ENV_VARS = ("ABSTRACTFRAMEWORK_WORKFLOWS_DIR", "ABSTRACTFLOW_PUBLISH_DIR", "ABSTRACTFLOW_FLOWS_DIR")
 _SEMVER_RE = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$"
@@ -75,15 +78,20 @@ def sanitize_bundle_version(bundle_version: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", str(bundle_version).strip())
 
 
-def _semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]] | None:
+_Num = tuple[int, str]
+
+
+def _semver_key(version: str) -> tuple[_Num, _Num, _Num, int, tuple[tuple[int, _Num], ...]] | None:
+    """A semver sort key or None; numbers compare as ``(digits, text)``, never through ``int()``."""
     match = _SEMVER_RE.match(version.strip())
     if match is None:
         return None
-    major, minor, patch, pre = match.groups()
+    major, minor, patch = ((len(g), g) for g in match.groups()[:3])
+    pre: str | None = match.group(4)
     if pre is None:
-        return (int(major), int(minor), int(patch), 1, ())
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (int(major), int(minor), int(patch), 0, parts)
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, (len(p), p)) if p.isdigit() else (1, (0, p)) for p in pre.split("."))
+    return (major, minor, patch, 0, parts)
 
 
 @dataclass(frozen=True)
@@ -306,6 +314,10 @@ class WorkflowBundleRegistry:
         return out
 
     def _check_names(self, manifest: WorkflowBundleManifest) -> str:
+        if max(len(manifest.bundle_id), len(manifest.bundle_version)) > _MAX_NAME:
+            raise WorkflowBundleRegistryError(
+                f"bundle_id and bundle_version are limited to {_MAX_NAME} chars"
+            )
         if sanitize_bundle_id(manifest.bundle_id) != manifest.bundle_id:
             raise WorkflowBundleRegistryError(
                 f"bundle_id {manifest.bundle_id!r} has characters outside [A-Za-z0-9_-]"
@@ -339,6 +351,7 @@ class WorkflowBundleRegistry:
     def _install_from_temp(self, tmp: Path, *, overwrite: bool, label: str) -> InstalledWorkflowBundle:
         try:
             manifest = open_workflow_bundle(tmp).manifest
+            check_every_member(tmp)  # a corrupt flow would otherwise only fail when a run loads it
         except WorkflowBundleError as exc:
             raise WorkflowBundleRegistryError(f"invalid bundle {label}: {exc}") from exc
         dest = self.bundles_dir / self._check_names(manifest)
