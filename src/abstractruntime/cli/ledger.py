@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from abstractruntime.history_bundle import export_run_history_bundle
-from abstractruntime.storage.ledger_chain import verify_ledger_chain
+from abstractruntime.storage.ledger_chain import verify_ledger_store
 
 from . import render
 from .app import EXIT_FAILED, get_app
@@ -74,10 +74,13 @@ def ledger_show(ctx: click.Context, run_id: str, follow: bool, interval: float, 
 @click.option("--json", "json_output", is_flag=True, help="Print the verification report as JSON.")
 @click.pass_context
 def ledger_verify(ctx: click.Context, run_id: str, json_output: bool) -> None:
-    """Check the hash chain of RUN_ID's ledger (exit 4 when it does not verify)."""
+    """Check the hash chain of RUN_ID's ledger (exit 4 when it does not verify).
+
+    Unreadable stored lines (garbage in the middle of a JSONL ledger) are errors at their line and index.
+    """
     app = get_app(ctx)
     app.load_state(run_id)
-    report = verify_ledger_chain(app.ledger(run_id))
+    report = verify_ledger_store(app.stores.ledger_store, run_id)
     if app.json_output or json_output:
         render.echo_json(report)
     elif report.get("ok"):

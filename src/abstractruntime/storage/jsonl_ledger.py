@@ -1,9 +1,17 @@
 """``JsonlLedgerStore``: one ``ledger_<id>.jsonl`` file per run, one JSON record per line (SPEC §7.3).
 
-Appends write whole lines under an exclusive ``flock`` and fsync before returning.  A crash in the
-middle of an append leaves a torn last line: readers ignore it and the next append cuts it off, so it
-never corrupts a later record.  Lines holding several concatenated objects (written by older tools)
-are split; lines that cannot be parsed are skipped with a log message.
+Appends write whole lines under an exclusive ``flock`` and fsync before returning.  Lines holding
+several concatenated objects (written by older tools) are split.  Two kinds of damage are told apart:
+
+* a **torn tail** — bytes after the last ``\\n``, what a crash in the middle of an append leaves — is
+  ignored by readers and cut off (``ftruncate`` under the lock) by the next append before it writes,
+  so the new record starts on a fresh line and chains to the last complete record;
+* an **unreadable complete line** — not UTF-8, not JSON, nesting too deep, a number too long, a value
+  that is not an object — cannot come from a crash (each append is one write of whole lines, and the
+  tail is repaired first), so it is reported: ``list`` skips it with a warning, and
+  :meth:`JsonlLedgerStore.list_with_problems` returns it with its line number and record index for
+  :func:`~abstractruntime.storage.ledger_chain.verify_ledger_store` and ``abstractruntime ledger
+  verify``.  A new record chains to the last *readable* record, never to None.
 
 The idempotency lookup reads each file once and then only the bytes appended since (by any process),
 so its cost does not grow with the ledger.
@@ -28,31 +36,78 @@ from ._files import durable_append
 from .base import LedgerStore, Link
 from .codec import encode_record
 
-__all__ = ["JsonlLedgerStore", "parse_jsonl"]
+__all__ = ["JsonlLedgerStore", "parse_jsonl", "scan_jsonl"]
 
 _log = logging.getLogger("abstractruntime.storage.json_files")
 _DECODER = json.JSONDecoder()
+_EXCERPT = 60
 
 
-def parse_jsonl(data: bytes, *, location: str) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects of complete lines in ``data`` (a trailing line without ``\\n`` is torn
-    and ignored; blank lines are skipped; a line of concatenated objects yields each of them)."""
+def _line_items(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """``(line_number, record, "")`` per object and ``(line_number, None, reason)`` per unreadable line,
+    over the complete lines of ``data`` (a trailing line without ``\\n`` is torn and not looked at).
+    A line yields its objects only when all of it parses."""
     end = data.rfind(b"\n")
     if end < 0:
         return
     for number, raw in enumerate(data[: end + 1].split(b"\n"), start=1):
-        text = raw.decode("utf-8", errors="replace").strip()
-        pos = 0
-        while pos < len(text):
-            try:
-                obj, pos = _DECODER.raw_decode(text, pos)
-            except json.JSONDecodeError:
-                _log.warning("skipping unreadable ledger line %d of %s", number, location)
-                break
-            if isinstance(obj, dict):
-                yield obj
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
+        objects, reason = _parse_line(raw)
+        if reason:
+            yield number, None, reason
+        for obj in objects:
+            yield number, obj, ""
+
+
+def _parse_line(raw: bytes) -> tuple[builtins.list[dict[str, Any]], str]:
+    """The objects of one line (several when concatenated), or ``([], reason)`` when any of it is bad."""
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return [], "not valid UTF-8"
+    objects: builtins.list[dict[str, Any]] = []
+    pos = 0
+    while pos < len(text):
+        try:
+            obj, pos = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, a too-long integer, nesting
+            return [], f"{type(exc).__name__}: {str(exc)[:120]}; line starts {text[:_EXCERPT]!r}"
+        if not isinstance(obj, dict):
+            return [], f"a JSON {type(obj).__name__}, not an object"
+        objects.append(obj)
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return objects, ""
+
+
+def parse_jsonl(data: bytes, *, location: str) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of complete lines in ``data`` (a trailing line without ``\\n`` is torn
+    and ignored; blank lines are skipped; a line of concatenated objects yields each of them; an
+    unreadable line is skipped with a warning — :func:`scan_jsonl` reports it instead)."""
+    for number, record, reason in _line_items(data):
+        if record is None:
+            _log.warning("skipping unreadable ledger line %d of %s: %s", number, location, reason)
+        else:
+            yield record
+
+
+def scan_jsonl(data: bytes) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
+    """The records of the complete lines of ``data`` and the problems found among them.
+
+    Each problem is ``{"index", "type": "unreadable_line", "line", "error"}``: ``line`` is the 1-based
+    line number in the file and ``index`` the position in the record list where the line sits (the
+    number of records read before it, so the index of the record that follows it).  A torn tail is not
+    a problem (see the module docstring).
+    """
+    records: builtins.list[dict[str, Any]] = []
+    problems: builtins.list[dict[str, Any]] = []
+    for number, record, reason in _line_items(data):
+        if record is None:
+            problems.append(
+                {"index": len(records), "type": "unreadable_line", "line": number, "error": reason}
+            )
+        else:
+            records.append(record)
+    return records, problems
 
 
 def _last_object(line: bytes | None, *, location: str) -> dict[str, Any] | None:
@@ -60,6 +115,15 @@ def _last_object(line: bytes | None, *, location: str) -> dict[str, Any] | None:
         return None
     objects = builtins.list(parse_jsonl(line + b"\n", location=location))
     return objects[-1] if objects else None
+
+
+def _last_readable_record(path: Path) -> dict[str, Any] | None:
+    """The last record that parses in ``path`` (called under the append lock, the tail already cut)."""
+    records, problems = scan_jsonl(path.read_bytes())
+    _log.warning(
+        "ledger %s has %d unreadable line(s); chaining to the last readable record", path, len(problems)
+    )
+    return records[-1] if records else None
 
 
 @dataclass
@@ -144,6 +208,8 @@ class JsonlLedgerStore(LedgerStore):
 
         def build(last_line: bytes | None) -> bytes:
             last = _last_object(last_line, location=str(path))
+            if last is None and last_line and last_line.strip():
+                last = _last_readable_record(path)  # the last complete line is unreadable
             lines = []
             for record in records:
                 link(last, record)
@@ -161,6 +227,17 @@ class JsonlLedgerStore(LedgerStore):
         except FileNotFoundError:
             return []
         return builtins.list(parse_jsonl(data, location=str(path)))
+
+    def list_with_problems(
+        self, run_id: str
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
+        """Like :meth:`list`, plus the unreadable complete lines (see :func:`scan_jsonl`)."""
+        path = self._path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return [], []
+        return scan_jsonl(data)
 
     def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
         """The first COMPLETED record with ``idempotency_key``, from an index refreshed incrementally."""

@@ -5,6 +5,8 @@ canonical JSON is ``sort_keys=True, separators=(",", ":"), ensure_ascii=False``.
 any record, deleting a record or reordering two breaks the chain at that point, and
 :func:`verify_ledger_chain` reports the first bad index.  (Removing records from the *end* leaves a
 shorter valid chain: compare ``head_hash`` with a head you kept elsewhere to detect truncation.)
+:func:`verify_ledger_store` also reports stored lines the store could not read at all (a garbage line in
+the middle of a JSONL ledger), at their line and record index, instead of verifying around them.
 
 The chain head is read *inside the inner store's write lock or transaction* (the ``append_linked``
 capability of the bundled stores), so two writers — threads or processes — can never fork a chain.
@@ -24,7 +26,7 @@ from ..core.models import StepRecord
 from .base import LedgerStore
 from .ledger_decorator import LedgerDecorator
 
-__all__ = ["HashChainedLedgerStore", "compute_record_hash", "verify_ledger_chain"]
+__all__ = ["HashChainedLedgerStore", "compute_record_hash", "verify_ledger_chain", "verify_ledger_store"]
 
 
 def compute_record_hash(*, record: dict[str, Any], prev_hash: str | None) -> str:
@@ -49,6 +51,9 @@ def link_record(last: dict[str, Any] | None, record: StepRecord) -> None:
     prev = last.get("record_hash") if last is not None else None
     record.prev_hash = prev
     record.record_hash = compute_record_hash(record=record.to_dict(), prev_hash=prev)
+
+
+_MAX_DECORATORS = 16  # how deep verify_ledger_store looks through decorators (``.inner``)
 
 
 class HashChainedLedgerStore(LedgerDecorator):
@@ -87,15 +92,24 @@ class HashChainedLedgerStore(LedgerDecorator):
                 self._heads[run_id] = record.record_hash
 
 
-def verify_ledger_chain(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def verify_ledger_chain(
+    records: Sequence[dict[str, Any]], *, problems: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """Check a run's records (in stored order) against their hash chain.
+
+    Args:
+        records: the run's records as listed by its ledger store.
+        problems: stored entries the store could not read (``{"index", "type", ...}``, for example the
+            ``unreadable_line`` problems of ``JsonlLedgerStore.list_with_problems``); each one is an error.
 
     Returns ``{"ok", "count", "errors", "first_bad_index", "head_hash", "computed_head_hash"}``.  Each error
     is ``{"index", "type", ...}`` with type ``prev_hash_mismatch`` (``expected_prev_hash``,
-    ``actual_prev_hash``), ``missing_record_hash`` (verification stops there) or ``record_hash_mismatch``
-    (``stored``, ``computed``).  ``first_bad_index`` is the lowest failing index (None when ok).
+    ``actual_prev_hash``), ``missing_record_hash`` (verification stops there), ``record_hash_mismatch``
+    (``stored``, ``computed``) or a problem's type such as ``unreadable_line`` (``line``, ``error``; its
+    ``index`` is the index of the record after it, ``count`` when it is the last line).  Errors are
+    sorted by index; ``first_bad_index`` is the lowest failing index (None when ok).
     """
-    errors: builtins.list[dict[str, Any]] = []
+    errors: builtins.list[dict[str, Any]] = [dict(p) for p in problems]
     prev: str | None = None
     computed: str | None = None
     for index, record in enumerate(records):
@@ -125,6 +139,7 @@ def verify_ledger_chain(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 }
             )
         prev = stored
+    errors.sort(key=lambda e: int(e.get("index", 0)))  # stable: a problem comes before its index's errors
     return {
         "ok": not errors,
         "count": len(records),
@@ -133,3 +148,22 @@ def verify_ledger_chain(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "head_hash": records[-1].get("record_hash") if records else None,
         "computed_head_hash": computed,
     }
+
+
+def verify_ledger_store(ledger_store: LedgerStore, run_id: str) -> dict[str, Any]:
+    """Verify the hash chain of ``run_id`` as stored in ``ledger_store``.
+
+    When the store (or a store it decorates, followed through ``.inner``) offers
+    ``list_with_problems(run_id)`` — ``JsonlLedgerStore`` does — the entries it could not read are
+    reported too (see :func:`verify_ledger_chain`); otherwise this is ``verify_ledger_chain(list(run_id))``.
+    """
+    store: object = ledger_store
+    for _ in range(_MAX_DECORATORS):
+        reader = getattr(store, "list_with_problems", None)
+        if callable(reader):
+            records, problems = reader(run_id)
+            return verify_ledger_chain(records, problems=problems)
+        store = getattr(store, "inner", None)
+        if store is None:
+            break
+    return verify_ledger_chain(ledger_store.list(run_id))
