@@ -289,3 +289,50 @@ class MissingExtraError(AbstractRuntimeError, ImportError):
         self.feature = feature
         self.extra = extra
         self.module = module
+
+
+# ------------------------------------------------------------------------------- code-node resource limits
+class CodeLimitExceededError(AbstractRuntimeError, RuntimeError):
+    """Code from a flow (a VisualFlow ``code`` node or expression) hit a host-decided resource limit.
+
+    The code ran in a child process under OS limits; the child was stopped (or refused the work) and the
+    host process is unaffected.
+
+    Attributes:
+        limit: which limit: ``cpu`` (CPU seconds), ``memory`` (address space, MB), ``wall`` (wall-clock
+            seconds), ``steps`` (traced lines/calls), ``time`` (the in-process time budget, seconds) or
+            ``output`` (size of the JSON result, MB).
+        limit_value: the limit in the unit above, when known.
+        node_id: the node that ran the code, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        limit_value: float | None = None,
+        node_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id)
+        self.limit = limit
+        self.limit_value = limit_value
+        self.node_id = node_id
+
+
+class CodeLimitConfigError(AbstractRuntimeError, ValueError):
+    """A host setting for code-node limits is invalid (for example ``ABSTRACTRUNTIME_CODE_CPU_SECONDS=abc``).
+
+    Attributes:
+        setting: the environment variable or field name.
+        value: the rejected value, as given.
+    """
+
+    def __init__(self, message: str, *, setting: str, value: object) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.value = value
+
+
+__all__ += ["CodeLimitConfigError", "CodeLimitExceededError"]

@@ -219,8 +219,19 @@ def test_runtime_guards_refuse_dangerous_values(code: str) -> None:
 
 
 def test_attribute_access_outside_the_allow_list_is_refused_at_run_time() -> None:
+    # ``count`` passes the syntax check (it is a str/list method) but a dict has no allowed ``count``.
     with pytest.raises(CodeNodeError, match="not allowed"):
-        run("def transform(d):\n    return d['x'].count(1)\n", {"x": object()})
+        run("def transform(d):\n    return d['x'].count(1)\n", {"x": {"a": 1}})
+
+
+def test_inputs_and_results_cross_as_json() -> None:
+    with pytest.raises(CodeNodeError, match="inputs are not JSON-safe"):
+        run("def transform(d):\n    return 1\n", {"x": object()})
+    assert run("def transform(d):\n    return (1, [2])\n") == [1, [2]]
+    for bad in ("{1, 2}", "{1: 'a'}", "float('nan')", "range(3)"):
+        with pytest.raises(CodeNodeError) as info:
+            run(f"def transform(d):\n    return {bad}\n")
+        assert info.value.kind == "result" and "not JSON-safe" in str(info.value)
 
 
 def test_infinite_loop_is_stopped_by_the_step_budget() -> None:

@@ -2,7 +2,13 @@
 
 The function receives one dict: the ``input`` pin's dict merged with the other connected pins.  Its return
 value is the ``output`` pin (and, when a dict, its keys are pins too).  Any error completes the run with
-``success: False`` (SPEC §9.2), it does not fail it.
+``success: False`` (SPEC §9.2), it does not fail it; that includes a hit OS limit
+(``CodeNodeLimitError``, an ``abstractruntime.errors.CodeLimitExceededError``), whose message names the
+limit.
+
+The code runs in a child process under the host's limits (``code_limits.host_code_limits()``: the object
+given to ``configure_code_limits``, else the ``ABSTRACTRUNTIME_CODE_*`` environment variables, else the
+defaults).  Nothing in the node's data, the flow or the run state is read for limits or for unsafe mode.
 """
 
 from __future__ import annotations
