@@ -173,7 +173,7 @@ def test_cancel_pause_unpause(invoke) -> None:
     cancelled = invoke("cancel", run_id, "--reason", "no longer needed")
     assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
     assert json.loads(invoke("runs", "show", run_id, "--json").output)["status"] == "cancelled"
-    assert invoke("unpause", run_id).exit_code == 0
+    assert invoke("unpause", run_id).exit_code == 2  # a finished run: nothing to unpause
     assert invoke("resume", run_id, "--answer", "x").exit_code == 2  # not waiting any more
 
 

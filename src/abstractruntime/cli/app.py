@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,8 @@ import click
 from abstractruntime.core.models import EffectType, RunState, RunStatus
 from abstractruntime.core.runtime import Runtime
 from abstractruntime.core.spec import WorkflowSpec
+from abstractruntime.errors import CorruptRunError
 from abstractruntime.scheduler import Scheduler, WorkflowRegistry
-from abstractruntime.storage import open_stores
 from abstractruntime.storage.ledger_chain import HashChainedLedgerStore
 from abstractruntime.storage.urls import Stores
 
@@ -75,16 +75,11 @@ class App:
 
     @property
     def stores(self) -> Stores:
+        """The stores, opened on first use; only ``run``/``scheduler serve`` create a missing store."""
         if self._stores is None:
-            url = self.resolved_store_url
-            try:
-                if url.startswith("sqlite:///"):
-                    path = url[len("sqlite:///") :].split("?", 1)[0]
-                    if path:
-                        Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self._stores = open_stores(url)
-            except (ValueError, OSError, sqlite3.Error) as exc:
-                raise CliError(f"cannot open store {url!r}: {_reason(exc)}", EXIT_USAGE) from exc
+            from .stores import open_cli_stores, store_mode
+
+            self._stores = open_cli_stores(self.resolved_store_url, store_mode())
         return self._stores
 
     def close(self) -> None:
@@ -93,9 +88,17 @@ class App:
             self._stores = None
 
     def load_state(self, run_id: str) -> RunState:
-        state = self.stores.run_store.load(run_id)
+        from .stores import MissingStoreError
+
+        try:
+            stores = self.stores
+        except MissingStoreError as exc:
+            raise CliError(f"run not found: {run_id} ({exc.message})", EXIT_NOT_FOUND) from exc
+        state = stores.run_store.load(run_id)
         if state is None:
             raise CliError(f"run not found: {run_id}", EXIT_NOT_FOUND)
+        if state.run_id != run_id:  # reported, never "repaired" by saving it back
+            raise CorruptRunError(f"the stored run {run_id} holds run id {state.run_id!r}", run_id=run_id)
         return state
 
     def ledger(self, run_id: str) -> list[dict[str, Any]]:
@@ -184,9 +187,15 @@ class App:
         return Scheduler(runtime=runtime, registry=registry)
 
 
+def reports_failure(state: RunState) -> bool:
+    """A completed run whose output says ``success: false`` (a VisualFlow node error, for instance)."""
+    output = state.output
+    return state.status == RunStatus.COMPLETED and isinstance(output, dict) and output.get("success") is False
+
+
 def exit_code_for(state: RunState) -> int:
     if state.status == RunStatus.COMPLETED:
-        return EXIT_OK
+        return EXIT_FAILED if reports_failure(state) else EXIT_OK
     if state.status == RunStatus.WAITING:
         return EXIT_WAITING
     if state.status in (RunStatus.FAILED, RunStatus.CANCELLED):
@@ -199,8 +208,20 @@ def parse_json_option(text: str | None, what: str) -> Any:
         return None
     try:
         return json.loads(text)
+    except RecursionError as exc:
+        raise CliError(f"{what} is nested too deeply", EXIT_USAGE) from exc
     except json.JSONDecodeError as exc:
-        raise CliError(f"{what} is not valid JSON: {exc}", EXIT_USAGE) from exc
+        raise CliError(f"{what} is not valid JSON: {_reason(exc)}", EXIT_USAGE) from exc
+    except ValueError as exc:
+        raise CliError(f"{what}: {unreadable_json_reason(exc)}", EXIT_USAGE) from exc
+
+
+def unreadable_json_reason(exc: ValueError) -> str:
+    """Why valid JSON could not be read: in practice an integer over Python's digit limit."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+    if "digits" in str(exc):
+        return f"an integer has more than {limit} digits; pass it as a string"
+    return _reason(exc)
 
 
 def get_app(ctx: click.Context) -> App:

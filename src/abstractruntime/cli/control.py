@@ -5,11 +5,15 @@ from __future__ import annotations
 import click
 
 from abstractruntime.core.engine.store_access import is_paused
+from abstractruntime.core.models import RunState
 from abstractruntime.scheduler import Scheduler, WorkflowRegistry
 
 from . import render
 from .app import (
     EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    App,
     CliError,
     get_app,
     parse_json_option,
@@ -66,14 +70,29 @@ def emit_cmd(  # noqa: PLR0917 - click passes options as arguments
     else:
         for problem in problems:
             click.echo(f"warning: {problem}", err=True)
-        click.echo(f"Event {event_name!r} resumed {len(states)} run(s)")
+        if states:
+            click.echo(f"Event {event_name!r} resumed {len(states)} run(s)")
         for s in states:
             click.echo(f"  {s.run_id} {plain_value(s.status)}")
+    if not states:
+        if app.json_output or json_output:
+            ctx.exit(EXIT_NOT_FOUND)
+        raise CliError(f"event {event_name!r} (scope {scope}) reached no waiting run", EXIT_NOT_FOUND)
+
+
+def _live_state(app: App, run_id: str, action: str) -> RunState:
+    """The stored run, refused (exit 2) when it has already ended: there is nothing to ``action``."""
+    state = app.load_state(run_id)
+    if state.is_terminal:
+        raise CliError(
+            f"run {run_id} is already {plain_value(state.status)}; there is nothing to {action}", EXIT_USAGE
+        )
+    return state
 
 
 def _control(ctx: click.Context, run_id: str, action: str, reason: str | None) -> None:
     app = get_app(ctx)
-    app.load_state(run_id)
+    _live_state(app, run_id, action)
     runtime = app.runtime()
     if action == "cancel":
         state = runtime.cancel_run(run_id, reason=reason)
@@ -84,7 +103,10 @@ def _control(ctx: click.Context, run_id: str, action: str, reason: str | None) -
     if app.json_output:
         render.echo_json({"run_id": run_id, "status": plain_value(state.status), "paused": is_paused(state)})
     else:
-        click.echo(f"Run {run_id}: {plain_value(state.status)}" + (" (paused)" if is_paused(state) else ""))
+        note = " (paused)" if is_paused(state) else ""
+        if action == "pause" and not note:
+            note = " (not paused: a run waiting for a user answer is not paused)"
+        click.echo(f"Run {run_id}: {plain_value(state.status)}{note}")
 
 
 @click.command("cancel")
@@ -96,7 +118,7 @@ def cancel_cmd(ctx: click.Context, run_id: str, reason: str | None, children: bo
     """Cancel RUN_ID."""
     if children:
         app = get_app(ctx)
-        app.load_state(run_id)
+        _live_state(app, run_id, "cancel")
         runtime = app.runtime()
         states = Scheduler(runtime=runtime, registry=WorkflowRegistry()).cancel_with_children(
             run_id, reason=reason

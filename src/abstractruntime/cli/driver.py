@@ -15,6 +15,7 @@ import click
 from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunState, RunStatus, WaitReason
 from abstractruntime.core.runtime import Runtime
+from abstractruntime.errors import CorruptRunError
 from abstractruntime.scheduler import Scheduler, WorkflowRegistry
 
 from . import render
@@ -27,7 +28,9 @@ from .app import (
     App,
     CliError,
     exit_code_for,
+    reports_failure,
 )
+from .guard import is_sqlite_corruption
 from .targets import TargetError, load_target
 
 
@@ -96,6 +99,15 @@ class Driver:
         return self.scheduler.resume_subworkflow_parent(child_run_id=child.run_id, child_output=output)
 
     def _ask(self, state: RunState) -> Any:
+        """The answer typed at the prompt, or None after Ctrl-C / Ctrl-D (the run stays waiting)."""
+        try:
+            return self._prompt(state)
+        except click.Abort:  # click.prompt turns KeyboardInterrupt and EOFError into Abort
+            click.echo()  # end the prompt line
+            self.detach = True  # ask nothing more in this invocation
+            return None
+
+    def _prompt(self, state: RunState) -> Any:
         wait = state.waiting
         assert wait is not None
         prompt = wait.prompt or "Your answer"
@@ -121,6 +133,8 @@ class Driver:
         except CliError:
             raise
         except Exception as exc:  # a node handler raised: the run stays at that node (SPEC §4.3)
+            if isinstance(exc, CorruptRunError) or is_sqlite_corruption(exc):
+                raise  # the store is damaged, not the node: reported by the entry point (exit 6)
             self.show_new(state.run_id)
             raise CliError(
                 f"run {state.run_id} stopped at node {state.current_node!r}: {type(exc).__name__}: {exc}",
@@ -164,6 +178,8 @@ class Driver:
                 continue
             if wait.reason == WaitReason.USER and self.interactive and not self.detach and wait.wait_key:
                 payload = self._ask(state)
+                if payload is None:
+                    return state
                 spec = self._spec(state)
                 key = wait.wait_key
                 self._tick(
@@ -221,12 +237,18 @@ def report_outcome(app: App, root_id: str, stopped: RunState) -> int:
         data["error"] = root.error
         if stopped.status == RunStatus.WAITING and stopped.waiting is not None:
             data["waiting"] = {"run_id": stopped.run_id, **stopped.waiting.to_dict()}
-            data["resume_command"] = resume_command(app, stopped)
+            data["resume_command"] = resume_command(app, stopped) if _durable(app) else None
         render.echo_json(data)
         return exit_code_for(root) if root.status != RunStatus.WAITING else exit_code_for(stopped)
     if root.status == RunStatus.COMPLETED:
-        out.print(f"[green]✔ run {root.run_id} completed[/green]")
+        failed = reports_failure(root)
+        if failed:
+            out.print(f"[red]✘ run {root.run_id} completed with success: false[/red]")
+        else:
+            out.print(f"[green]✔ run {root.run_id} completed[/green]")
         click.echo(json.dumps(root.output, indent=2, ensure_ascii=False, default=str))
+        if failed and isinstance(root.output, dict) and root.output.get("error"):
+            click.echo(f"error: {root.output['error']}", err=True)
         return exit_code_for(root)
     if root.status in (RunStatus.FAILED, RunStatus.CANCELLED):
         out.print(f"[red]✘ run {root.run_id} {plain_value(root.status)}[/red]")
@@ -243,11 +265,20 @@ def report_outcome(app: App, root_id: str, stopped: RunState) -> int:
         click.echo(f"Run {stopped.run_id} is waiting ({plain_value(wait.reason)}): {what}")
         if wait.choices:
             click.echo("Choices: " + ", ".join(str(c) for c in wait.choices))
+        if not _durable(app):
+            click.echo("It cannot be resumed: the memory:// store ends with this command (use --store).")
+            return exit_code_for(stopped)
         click.echo("Resume it with:")
         click.echo(f"  {resume_command(app, stopped)}")
         return exit_code_for(stopped)
+
     click.echo(f"Run {root.run_id} is {plain_value(root.status)}")
     return exit_code_for(root)
+
+
+def _durable(app: App) -> bool:
+    """False for a ``memory://`` store, which no later command can see."""
+    return not app.resolved_store_url.lower().startswith("memory:")
 
 
 def resume_command(app: App, state: RunState) -> str:

@@ -11,6 +11,7 @@ from abstractruntime.core.models import RunStatus
 
 from . import render
 from .app import default_data_dir, default_store_url, get_app
+from .stores import MissingStoreError
 
 
 @click.command("info")
@@ -25,10 +26,14 @@ def info_cmd(ctx: click.Context, json_output: bool) -> None:
     source = app.store_source
     counts: dict[str, Any] = {}
     store_error = None
+    store_exists = True
     try:
         run_store = app.stores.run_store
         for status in RunStatus:
             counts[status.value] = len(run_store.list_runs(status=status, limit=1_000_000))  # type: ignore[attr-defined]
+    except MissingStoreError:  # nothing created: `run` creates the store
+        store_exists = False
+        counts = {status.value: 0 for status in RunStatus}
     except click.ClickException as exc:
         store_error = exc.message
     data = {
@@ -39,6 +44,7 @@ def info_cmd(ctx: click.Context, json_output: bool) -> None:
         "default_store": default_store_url(),
         "data_dir": str(default_data_dir()),
         "runs": counts,
+        "store_exists": store_exists,
         "store_error": store_error,
     }
     if app.json_output or json_output:
@@ -50,6 +56,8 @@ def info_cmd(ctx: click.Context, json_output: bool) -> None:
     click.echo(f"data dir       {data['data_dir']}")
     if store_error:
         click.echo(f"store error    {store_error}")
+    elif not store_exists:
+        click.echo("runs           none (no store there yet; `run` creates it)")
     else:
         click.echo("runs           " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

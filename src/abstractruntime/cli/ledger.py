@@ -12,7 +12,7 @@ from abstractruntime.history_bundle import export_run_history_bundle
 from abstractruntime.storage.ledger_chain import verify_ledger_store
 
 from . import render
-from .app import EXIT_FAILED, get_app
+from .app import EXIT_FAILED, EXIT_USAGE, CliError, get_app
 
 
 @click.group("ledger")
@@ -141,7 +141,10 @@ def export_cmd(  # noqa: PLR0917 - click passes options as arguments
         click.echo(text)
         return
     path = Path(output or f"{run_id}.history.json")
-    path.write_text(text + "\n", encoding="utf-8")
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from exc
     click.echo(f"Wrote {path}", err=app.json_output)
     if app.json_output:
         render.echo_json({"run_id": run_id, "path": str(path.resolve())})

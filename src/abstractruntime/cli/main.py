@@ -1,58 +1,34 @@
-"""The ``abstractruntime`` click group and the console-script entry point."""
+"""The console-script entry point (``abstractruntime``, ``python -m abstractruntime``).
+
+This module imports nothing outside the standard library at import time, so the installed console script
+can report a missing ``cli`` extra as one line.  The click group lives in :mod:`abstractruntime.cli.group`;
+``from abstractruntime.cli.main import cli`` still works (it is loaded on first access).
+"""
 
 from __future__ import annotations
 
-from abstractruntime.errors import MissingExtraError
+from collections.abc import Sequence
+from typing import Any
 
-try:
-    import click
-    import platformdirs  # noqa: F401  (checked here so a missing extra is reported up front)
-    import rich  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test in a subprocess
-    raise MissingExtraError(
-        feature="The abstractruntime command line", extra="cli", module=exc.name or "click"
-    ) from exc
-
-from . import bundle, control, flow, info, ledger, run, runs, scheduler
-from .app import STORE_ENV, App
+from .guard import run_entry
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--store",
-    "store_url",
-    envvar=STORE_ENV,
-    metavar="URL",
-    help="Store URL: sqlite:///path.db, file:///dir or memory:// "
-    f"(env {STORE_ENV}; default: a SQLite database in the user data dir, see `info`).",
-)
-@click.option("--json", "json_output", is_flag=True, help="JSON output for every read command.")
-@click.version_option(package_name="AbstractRuntime", prog_name="abstractruntime")
-@click.pass_context
-def cli(ctx: click.Context, store_url: str | None, json_output: bool) -> None:
-    """AbstractRuntime: start, resume and inspect durable workflow runs.
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return its exit code.
 
-    Exit codes: 0 ok, 2 usage error, 3 not found, 4 run failed (or a check failed), 5 run waiting.
+    Never raises (but ``SystemExit`` from ``sys.exit(main())``): unexpected errors become one ``Error:``
+    line on stderr and a documented exit code (see :mod:`abstractruntime.cli.guard`).
     """
-    app = App(store_url=store_url, json_output=json_output)
-    source = ctx.get_parameter_source("store_url")
-    if source is not None and source.name == "ENVIRONMENT":
-        app.store_source = f"${STORE_ENV}"
-    elif store_url:
-        app.store_source = "--store"
-    ctx.obj = app
-    ctx.call_on_close(app.close)
+    return run_entry(argv)
 
 
-for _module in (run, control, runs, ledger, flow, bundle, scheduler, info):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
+def __getattr__(name: str) -> Any:
+    if name == "cli":
+        from .group import cli
 
-
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="abstractruntime")
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    raise SystemExit(main())

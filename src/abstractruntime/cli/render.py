@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape as _rich_escape
 from rich.table import Table
 
+from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunState
 
 _STATUS_STYLE = {
@@ -23,9 +24,9 @@ _STATUS_STYLE = {
 }
 
 
-def escape(text: str) -> str:
-    """Escape rich markup in ``text``."""
-    return _rich_escape(text)
+def escape(text: object) -> str:
+    """Escape rich markup in ``str(text)`` (stored fields of a damaged run may not be strings)."""
+    return _rich_escape(str(text))
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -44,10 +45,17 @@ def _value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def styled_status(status: Any) -> str:
+def styled_status(status: Any, *, paused: bool = False) -> str:
+    """The status in its colour; ``waiting (paused)`` for a paused run."""
     text = str(_value(status))
     style = _STATUS_STYLE.get(text)
-    return f"[{style}]{text}[/{style}]" if style else escape(text)
+    shown = f"[{style}]{text}[/{style}]" if style else escape(text)
+    return f"{shown} [bold magenta](paused)[/bold magenta]" if paused else shown
+
+
+def run_status(state: RunState) -> str:
+    """The styled status of a run, marking a paused one."""
+    return styled_status(state.status, paused=is_paused(state))
 
 
 def short(value: Any, limit: int = 80) -> str:
@@ -108,9 +116,9 @@ def runs_table(states: Iterable[RunState]) -> Table:
     for state in states:
         wait = state.waiting
         table.add_row(
-            state.run_id,
+            escape(state.run_id),
             escape(state.workflow_id),
-            styled_status(state.status),
+            run_status(state),
             escape(str(state.current_node or "")),
             escape(str(_value(wait.reason)) if wait else ""),
             escape(str(state.updated_at or "")[:19]),
@@ -124,15 +132,21 @@ def print_state(state: RunState, *, ledger_count: int | None = None, out: Consol
     table.add_column(style="bold")
     table.add_column()
     rows: list[tuple[str, str]] = [
-        ("run id", state.run_id),
+        ("run id", escape(state.run_id)),
         ("workflow", escape(state.workflow_id)),
-        ("status", styled_status(state.status)),
+        ("status", run_status(state)),
         ("current node", escape(str(state.current_node or ""))),
         ("created", escape(str(state.created_at or ""))),
         ("updated", escape(str(state.updated_at or ""))),
     ]
+    if is_paused(state):
+        control = state.vars["_runtime"]["control"]
+        reason = control.get("pause_reason")
+        rows.append(
+            ("paused", escape(f"since {control.get('paused_at')}" + (f": {reason}" if reason else "")))
+        )
     if state.parent_run_id:
-        rows.append(("parent run", state.parent_run_id))
+        rows.append(("parent run", escape(state.parent_run_id)))
     if state.session_id:
         rows.append(("session", escape(state.session_id)))
     if state.waiting is not None:

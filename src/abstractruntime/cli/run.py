@@ -20,9 +20,11 @@ from .app import (
     CLI_NS_HASH_CHAIN,
     CLI_NS_TARGET,
     EXIT_USAGE,
+    App,
     CliError,
     get_app,
     parse_json_option,
+    unreadable_json_reason,
 )
 from .driver import (
     Driver,
@@ -50,9 +52,23 @@ def _parse_inputs(inputs: tuple[str, ...], vars_json: str | None) -> dict[str, A
             data[key] = json.loads(value)
             if not isinstance(data[key], (dict, list, int, float, bool)) or value.strip() != value:
                 data[key] = value
-        except ValueError:
+        except json.JSONDecodeError:
             data[key] = value
+        except RecursionError as exc:
+            raise CliError(f"--input {key}: the value is nested too deeply", EXIT_USAGE) from exc
+        except ValueError as exc:  # an integer over Python's digit limit: refuse rather than guess
+            raise CliError(f"--input {key}: {unreadable_json_reason(exc)}", EXIT_USAGE) from exc
     return data
+
+
+def _refuse_detached_memory_store(app: App, detach: bool) -> None:
+    """``--detach`` leaves a run for a later process; a ``memory://`` store ends with this one."""
+    if detach and app.resolved_store_url.lower().startswith("memory:"):
+        raise CliError(
+            "--detach with --store memory:// would leave the run in a store that ends with this command; "
+            "use a durable store (sqlite:///runs.db, file:///dir)",
+            EXIT_USAGE,
+        )
 
 
 def _interactive(flag: bool | None) -> bool:
@@ -106,6 +122,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     """Start TARGET and drive it: a VisualFlow .json, a .flow bundle[:entrypoint] or module:attribute."""
     app = get_app(ctx)
     app.json_output = app.json_output or json_output
+    _refuse_detached_memory_store(app, detach)
     cwd = os.getcwd()
     try:
         loaded = load_target(target, cwd=cwd)
@@ -170,6 +187,7 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     """Resume the waiting run RUN_ID with an answer or a payload, then drive it on."""
     app = get_app(ctx)
     app.json_output = app.json_output or json_output
+    _refuse_detached_memory_store(app, detach)
     if (answer is None) == (payload_json is None):
         raise click.UsageError("give exactly one of --answer or --payload-json")
     payload = {"text": answer} if answer is not None else parse_json_option(payload_json, "--payload-json")

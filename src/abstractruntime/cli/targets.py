@@ -268,7 +268,10 @@ def _load_python(target: str, cwd: str | None, *, stored: bool, trusted_sha256: 
         except AttributeError as exc:
             raise TargetError(f"{module_ref!r} has no attribute {attr!r}") from exc
     if not isinstance(obj, WorkflowSpec) and callable(obj):
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:  # the user's factory: any error means an unusable target
+            raise TargetError(f"calling {target!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, WorkflowSpec):
         raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WorkflowSpec")
     return LoadedTarget(

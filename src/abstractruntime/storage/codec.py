@@ -57,11 +57,12 @@ def decode_json(text: str | bytes, *, run_id: str | None, location: str) -> Any:
     """Parse JSON text read from ``location``.
 
     Raises:
-        CorruptRunError (ValueError): the text is not valid JSON.
+        CorruptRunError (ValueError): the text is not valid JSON, or not JSON Python can read (an integer
+            over the interpreter's digit limit, nesting deeper than the recursion limit).
     """
     try:
         return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise CorruptRunError(
             f"unreadable JSON at {location}: {exc}", run_id=run_id, location=location
         ) from exc
