@@ -5,6 +5,10 @@ JSON value as pretty-printed JSON (``format: "json"`` forces JSON, ``"text"`` fo
 a temp file in the target directory, fsync, then rename over the target.  Outputs ``bytes``, ``file_path``
 (relative to the root when under it), ``ok``.
 
+Both nodes check the path with the workspace policy, then open it without following any symlink (an
+``openat``-style walk from the workspace root, see :mod:`.confined_fs`), so a symlink swapped in after the
+check cannot lead the read or the write out of the workspace.
+
 ``read_file`` (pins ``file_path``; optional ``format`` = ``auto``/``text``/``json``, ``max_bytes``) outputs
 ``content`` (text), ``data`` (the parsed JSON for ``json``, or ``auto`` with a ``.json`` file, else None),
 ``bytes``, ``file_path``, ``ok``.
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.models import StepPlan
+from .confined_fs import read_confined, write_confined
 from .env import ExecEnv, Runner
 from .workspace import WorkspaceError, WorkspacePolicy, policy_from_vars
 
@@ -31,7 +36,10 @@ _DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory, fsync'd, then renamed."""
+    """Write ``data`` to ``path`` through a temp file in the same directory, fsync'd, then renamed.
+
+    A path-based helper for host-chosen paths; the file nodes use :func:`.confined_fs.write_confined`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
@@ -84,10 +92,8 @@ def _write_file(env: ExecEnv) -> StepPlan:
     try:
         policy = policy_from_vars(env.vars)
         path = policy.resolve(inputs.get("file_path"), write=True)
-        if path.is_dir():
-            raise WorkspaceError(f"file_path {inputs.get('file_path')!r} is a directory")
         data = _encode(inputs.get("content"), fmt)
-        atomic_write(path, data)
+        write_confined(policy, path, data)
     except (WorkspaceError, OSError, TypeError, ValueError) as exc:
         return env.fail(f"write_file: {exc}")
     return env.go("exec-out", {"bytes": len(data), "file_path": _display(policy, path), "ok": True})
@@ -107,12 +113,7 @@ def _read_file(env: ExecEnv) -> StepPlan:
     try:
         policy = policy_from_vars(env.vars)
         path = policy.resolve(inputs.get("file_path"), write=False)
-        if not path.is_file():
-            raise WorkspaceError(f"file_path {inputs.get('file_path')!r} does not exist or is not a file")
-        limit = _max_bytes(inputs.get("max_bytes"))
-        if path.stat().st_size > limit:
-            raise WorkspaceError(f"file is larger than max_bytes ({limit})")
-        raw = path.read_bytes()
+        raw = read_confined(policy, path, limit=_max_bytes(inputs.get("max_bytes")))
         text = raw.decode("utf-8")
         parse = fmt == "json" or (fmt == "auto" and path.suffix.lower() == ".json")
         data = json.loads(text) if parse else None

@@ -14,7 +14,8 @@ The run's vars decide where a file node may touch the disk:
 
 Absolute paths are refused in ``workspace_only``/``read_only``/``read_write``; ``..`` segments are always
 refused; the final path is resolved (symlinks followed) and must still satisfy the policy, so a symlink that
-leaves the root is refused too.
+leaves the root is refused too.  The file nodes then open exactly that resolved path without following any
+symlink (``confined_fs``), so a symlink swapped in after this check is refused as well.
 """
 
 from __future__ import annotations
