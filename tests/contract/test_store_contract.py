@@ -10,20 +10,37 @@ import pytest
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore, ObservableLedgerStore
 from abstractruntime.storage.artifacts import FileArtifactStore
 from abstractruntime.storage.base import LedgerStore, RunStore
-from abstractruntime.storage.json_files import JsonFileRunStore, JsonlLedgerStore
+from abstractruntime.storage.in_memory import InMemoryLeaseStore
+from abstractruntime.storage.json_files import JsonFileLeaseStore, JsonFileRunStore, JsonlLedgerStore
 from abstractruntime.storage.ledger_chain import HashChainedLedgerStore
 from abstractruntime.storage.offloading import OffloadingLedgerStore, OffloadingRunStore
-from abstractruntime.storage.sqlite import SqliteDatabase, SqliteLedgerStore, SqliteRunStore
+from abstractruntime.storage.sqlite import SqliteDatabase, SqliteLeaseStore, SqliteLedgerStore, SqliteRunStore
 from abstractruntime.testing.contract import StoreContract, StoreFactory
 
 
 def _memory(tmp_path: Path) -> StoreFactory:
     pair = (InMemoryRunStore(), InMemoryLedgerStore())
-    return StoreFactory(name="memory", open=lambda: pair, durable=False)
+    leases = InMemoryLeaseStore()
+    return StoreFactory(name="memory", open=lambda: pair, durable=False, open_leases=lambda: leases)
 
 
 def _files(tmp_path: Path) -> StoreFactory:
-    return StoreFactory(name="files", open=lambda: (JsonFileRunStore(tmp_path), JsonlLedgerStore(tmp_path)))
+    lease_stores: list[JsonFileLeaseStore] = []
+
+    def open_leases() -> JsonFileLeaseStore:
+        lease_stores.append(JsonFileLeaseStore(tmp_path))
+        return lease_stores[-1]
+
+    def close() -> None:
+        for store in lease_stores:
+            store.close()
+
+    return StoreFactory(
+        name="files",
+        open=lambda: (JsonFileRunStore(tmp_path), JsonlLedgerStore(tmp_path)),
+        close=close,
+        open_leases=open_leases,
+    )
 
 
 def _sqlite(tmp_path: Path) -> StoreFactory:
@@ -34,11 +51,16 @@ def _sqlite(tmp_path: Path) -> StoreFactory:
         databases.append(db)
         return SqliteRunStore(db), SqliteLedgerStore(db)
 
+    def open_leases() -> SqliteLeaseStore:
+        db = SqliteDatabase(tmp_path / "runs.db")
+        databases.append(db)
+        return SqliteLeaseStore(db)
+
     def close() -> None:
         for db in databases:
             db.close()
 
-    return StoreFactory(name="sqlite", open=open_pair, close=close)
+    return StoreFactory(name="sqlite", open=open_pair, close=close, open_leases=open_leases)
 
 
 def _chained(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFactory]:
@@ -52,7 +74,13 @@ def _chained(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFact
             runs, ledger = base.open()
             return runs, ObservableLedgerStore(HashChainedLedgerStore(ledger))
 
-        return StoreFactory(name=f"{base.name}+chain", open=open_pair, durable=base.durable, close=base.close)
+        return StoreFactory(
+            name=f"{base.name}+chain",
+            open=open_pair,
+            durable=base.durable,
+            close=base.close,
+            open_leases=base.open_leases,
+        )
 
     return build
 
@@ -74,7 +102,11 @@ def _offloaded(make: Callable[[Path], StoreFactory]) -> Callable[[Path], StoreFa
             )
 
         return StoreFactory(
-            name=f"{base.name}+offload", open=open_pair, durable=base.durable, close=base.close
+            name=f"{base.name}+offload",
+            open=open_pair,
+            durable=base.durable,
+            close=base.close,
+            open_leases=base.open_leases,
         )
 
     return build

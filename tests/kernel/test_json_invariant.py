@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,7 +92,7 @@ def test_start_with_unencodable_vars_stores_nothing() -> None:
     assert runs.rows == {}
 
 
-def test_node_putting_an_object_in_vars_leaves_the_last_checkpoint_intact() -> None:
+def test_node_putting_an_object_in_vars_fails_the_run_from_its_last_checkpoint() -> None:
     def ask(run: RunState, ctx: Any) -> StepPlan:
         return StepPlan(
             "ask", effect=Effect(EffectType.ASK_USER, {"prompt": "go?"}, "answer"), next_node="bad"
@@ -107,16 +108,19 @@ def test_node_putting_an_object_in_vars_leaves_the_last_checkpoint_intact() -> N
     runtime, runs, ledger = _runtime()
     run_id = runtime.start(workflow=flow)
     waiting = runtime.tick(workflow=flow, run_id=run_id)
-    before_rows = dict(runs.rows)
     before_ledger = list(ledger.lines[run_id])
-    with pytest.raises(NotJsonSafeError) as info:
-        runtime.resume(workflow=flow, run_id=run_id, wait_key=waiting.waiting.wait_key, payload={"ok": True})
-    assert info.value.path == "run.vars.scratch.when"
-    assert info.value.run_id == run_id
-    # The resume itself committed (its payload was fine); the failing step wrote nothing.
+    state = runtime.resume(workflow=flow, run_id=run_id, wait_key=waiting.waiting.wait_key, payload={"ok": True})
+    # The resume itself committed (its payload was fine); the step that cannot be stored fails the run
+    # instead of stranding it RUNNING, and its unstorable change is dropped.
+    assert state.status.value == "failed"
+    assert state.error is not None and state.error.startswith("NotJsonSafeError at node 'bad': ")
+    assert "run.vars.scratch.when" in state.error
     stored = runtime.get_state(run_id)
-    assert stored.status.value == "running"
-    assert stored.current_node == "bad"
+    assert stored.status.value == "failed" and stored.error == state.error
+    assert "scratch" not in stored.vars
     assert stored.vars["answer"] == {"ok": True}
-    assert runs.rows[run_id][0] == before_rows[run_id][0] + 1
-    assert len(ledger.lines[run_id]) == len(before_ledger) + 1  # only the resume record
+    new = [json.loads(line) for line in ledger.lines[run_id][len(before_ledger) :]]
+    assert [r["status"] for r in new] == ["completed", "failed", "completed"]  # resume, failure, status
+    assert new[1]["node_id"] == "bad" and new[1]["error"] == state.error
+    assert new[1]["effect"] == {"type": "answer_user", "payload": {"message": "hi"}, "result_key": None}
+    assert new[2]["result"]["payload"] == {"text": "failed"}

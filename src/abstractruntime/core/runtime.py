@@ -5,41 +5,41 @@ The facade is thin on purpose.  The step loop lives in ``core/engine/loop.py``, 
 ``core/engine/control.py`` and the built-in effect handlers in ``core/effects/``.
 
 Evidence (SPEC §10.2): when an artifact store is configured, the step loop and the resumer call
-:meth:`Runtime._capture_tool_evidence` for tool batches.  It imports ``abstractruntime.evidence``
-lazily (the kernel never imports it at load time) and turns every capture failure into a
-``_runtime.evidence_warnings`` entry: evidence never fails a run.
+:meth:`Runtime._capture_tool_evidence` for tool batches (``core/evidence_hook.py``): evidence never
+fails a run.
+
+Crash recovery: with a lease store (``Runtime(lease_store=...)``), :attr:`Runtime.leases` holds the
+leases of the runs this process drives and :meth:`Runtime.recover_runs` continues runs whose driver
+died (``core/leases.py``, ``core/recovery.py``, ``docs/stores.md``).
 """
 
 from __future__ import annotations
 
-import copy
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..errors import CapabilityError, UnknownNodeError
+from ..errors import UnknownNodeError
 from ..storage.base import LedgerStore, RunStore
+from ..storage.leases import RunLeaseStore
 from .clock import SYSTEM_CLOCK, Clock, to_iso
 from .config import RuntimeConfig
 from .effects import EffectRegistry, register_builtin_handlers
 from .engine.control import RunControl
 from .engine.effect_step import EffectExecutor
-from .engine.limits import check_limits, limit_status
 from .engine.loop import EvidenceCapture, StepLoop
 from .engine.resume import Resumer
 from .engine.store_access import StoreAccess
-from .models import LimitWarning, RunState
+from .evidence_hook import MAX_EVIDENCE_WARNINGS, capture_tool_evidence
+from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
+from .models import RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome
 from .policy import DefaultEffectPolicy, EffectPolicy
+from .recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS, RecoveryOutcome, RunRecovery, WorkflowLookup
+from .runtime_queries import RuntimeQueries
 from .spec import RunContext, WorkflowSpec
 
-__all__ = ["DefaultRunContext", "EffectHandler", "EffectOutcome", "Runtime"]
-
-_log = logging.getLogger("abstractruntime.evidence")
-
-MAX_EVIDENCE_WARNINGS = 100
-"""``_runtime.evidence_warnings`` keeps at most this many entries, newest last."""
+__all__ = ["DefaultRunContext", "EffectHandler", "EffectOutcome", "MAX_EVIDENCE_WARNINGS", "Runtime"]
 
 
 class DefaultRunContext:
@@ -53,7 +53,7 @@ class DefaultRunContext:
         return to_iso(self._clock.now())
 
 
-class Runtime:
+class Runtime(RuntimeQueries):
     """Drives workflow runs stored in a run store and records every step in a ledger.
 
     Args:
@@ -70,6 +70,8 @@ class Runtime:
         chat_summarizer: summarises older messages for MEMORY_COMPACT; without one, MEMORY_COMPACT runs
             an LLM_CALL in a child run of ``wf_memory_compact_llm``.
         clock: time source (default the system clock); use ``abstractruntime.testing.FakeClock`` in tests.
+        lease_store: run leases (``Stores.lease_store``); enables :attr:`leases` and crash recovery.
+        lease_ttl_s: lifetime of this runtime's leases in seconds (renewed every third of it).
     """
 
     def __init__(
@@ -85,6 +87,8 @@ class Runtime:
         config: RuntimeConfig | None = None,
         chat_summarizer: Any = None,
         clock: Clock | None = None,
+        lease_store: RunLeaseStore | None = None,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self._clock: Clock = clock or SYSTEM_CLOCK
         self._context: RunContext = context if context is not None else DefaultRunContext(self._clock)
@@ -119,6 +123,12 @@ class Runtime:
             evidence=self._evidence_hook,
         )
         self._control = RunControl(access=self._access, clock=self._clock)
+        self._leases = (
+            None
+            if lease_store is None
+            else LeaseKeeper(lease_store, clock=self._clock, ttl_s=lease_ttl_s, status_of=self._status_of)
+        )
+        self._recovery = RunRecovery(self, self._control)
 
     # -- accessors -----------------------------------------------------------------------------
     @property
@@ -130,6 +140,17 @@ class Runtime:
     def ledger_store(self) -> LedgerStore:
         """The ledger store."""
         return self._access.ledger_store
+
+    @property
+    def lease_store(self) -> RunLeaseStore | None:
+        """The lease store, or None (no crash recovery)."""
+        return None if self._leases is None else self._leases.store
+
+    @property
+    def leases(self) -> LeaseKeeper | None:
+        """The leases this runtime's drivers hold (one owner id per runtime), or None without a lease
+        store.  Drivers wrap their ticks in ``runtime.leases.holding(run_id)``."""
+        return self._leases
 
     @property
     def workflow_registry(self) -> Any:
@@ -281,66 +302,49 @@ class Runtime:
         """
         return self._control.cancel(run_id, reason)
 
-    # -- queries ---------------------------------------------------------------------------------
-    def get_state(self, run_id: str) -> RunState:
-        """The stored state of ``run_id``.
+    # -- crash recovery --------------------------------------------------------------------------
+    def recover_runs(
+        self,
+        *,
+        workflows: WorkflowLookup | None = None,
+        max_attempts: int = DEFAULT_MAX_RECOVERY_ATTEMPTS,
+        stale_after_s: float | None = None,
+        limit: int = 1000,
+    ) -> list[RecoveryOutcome]:
+        """Continue every stranded RUNNING run (no live lease) from its last commit.
+
+        See ``core/recovery.py``: effects with a STARTED record but no completion run again
+        (at-least-once); completed effects are reused; after ``max_attempts`` recoveries without
+        progress the run is failed.  ``workflows`` maps a workflow id to its spec (default the
+        registry); ``stale_after_s`` is the idle time a run with no lease row needs (default the TTL).
+
+        Raises:
+            CapabilityError (RuntimeError): no lease store, or a run store without ``list_runs``.
+        """
+        return self._recovery.recover_runs(
+            workflows=workflows, max_attempts=max_attempts, stale_after_s=stale_after_s, limit=limit
+        )
+
+    def recover_run(
+        self,
+        run_id: str,
+        *,
+        workflow: WorkflowSpec | None = None,
+        max_attempts: int = DEFAULT_MAX_RECOVERY_ATTEMPTS,
+    ) -> RecoveryOutcome:
+        """Continue ``run_id`` if it is stranded (see :meth:`recover_runs`; no idle grace).
 
         Raises:
             RunNotFoundError (KeyError): unknown run.
+            CapabilityError (RuntimeError): no lease store.
         """
-        return self._access.get(run_id)
+        return self._recovery.recover_run(run_id, workflow=workflow, max_attempts=max_attempts)
 
-    def get_ledger(self, run_id: str) -> list[dict[str, Any]]:
-        """The ledger records of ``run_id`` (dicts, in append order)."""
-        return self._access.ledger_store.list(run_id)
+    def _status_of(self, run_id: str) -> RunStatus | None:
+        run = self._access.run_store.load(run_id)
+        return None if run is None else RunStatus(run.status)
 
-    def subscribe_ledger(
-        self, callback: Callable[[dict[str, Any]], None], *, run_id: str | None = None
-    ) -> Callable[[], None]:
-        """Subscribe to ledger appends; returns an unsubscribe function.
-
-        Raises:
-            CapabilityError (RuntimeError): the ledger store cannot be observed (wrap it in
-                ``ObservableLedgerStore``).
-        """
-        subscribe = getattr(self._access.ledger_store, "subscribe", None)
-        if not callable(subscribe):
-            raise CapabilityError(
-                "ledger_store does not support subscribe(); wrap it in ObservableLedgerStore"
-            )
-        unsubscribe: Callable[[], None] = subscribe(callback, run_id=run_id)
-        return unsubscribe
-
-    def get_node_traces(self, run_id: str) -> dict[str, Any]:
-        """A deep copy of ``vars._runtime.node_traces`` (``{}`` when none)."""
-        runtime_ns = self.get_state(run_id).vars.get("_runtime")
-        traces = runtime_ns.get("node_traces") if isinstance(runtime_ns, dict) else None
-        return copy.deepcopy(traces) if isinstance(traces, dict) else {}
-
-    def get_node_trace(self, run_id: str, node_id: str) -> dict[str, Any]:
-        """One node's trace, or ``{"node_id": node_id, "steps": []}``."""
-        trace = self.get_node_traces(run_id).get(node_id)
-        return trace if isinstance(trace, dict) else {"node_id": node_id, "steps": []}
-
-    def list_evidence(self, run_id: str) -> list[dict[str, Any]]:
-        """Deep copies of the ``_runtime.memory_spans`` entries whose kind is ``evidence``."""
-        runtime_ns = self.get_state(run_id).vars.get("_runtime")
-        spans = runtime_ns.get("memory_spans") if isinstance(runtime_ns, dict) else None
-        if not isinstance(spans, list):
-            return []
-        return [copy.deepcopy(s) for s in spans if isinstance(s, dict) and s.get("kind") == "evidence"]
-
-    def load_evidence(self, evidence_id: str) -> dict[str, Any] | None:
-        """The evidence record stored as a JSON artifact, or None when it is missing or not a dict.
-
-        Raises:
-            CapabilityError (RuntimeError): no artifact store is configured.
-        """
-        if self._artifact_store is None:
-            raise CapabilityError("load_evidence requires an artifact_store")
-        data = self._artifact_store.load_json(evidence_id)
-        return data if isinstance(data, dict) else None
-
+    # -- evidence ------------------------------------------------------------------------------
     def _evidence_hook(self) -> EvidenceCapture | None:
         """The evidence capture hook for the engine: on only while an artifact store is set."""
         return self._capture_tool_evidence if self._artifact_store is not None else None
@@ -348,50 +352,12 @@ class Runtime:
     def _capture_tool_evidence(
         self, run: RunState, node_id: str, tool_calls: list[Any], tool_result: dict[str, Any]
     ) -> None:
-        """Record evidence for one tool batch (SPEC §10.2); never raises.
-
-        Args:
-            run: the run; its ``_runtime.memory_spans`` gets one span per captured call.
-            node_id: the TOOL_CALLS node (or the waiting node, on resume).
-            tool_calls: the batch's calls (dicts with ``name``, ``arguments``, ``call_id``).
-            tool_result: ``{"mode", "results": [...]}``, edited in place (large fields → refs).
-        """
-        now = to_iso(self._clock.now())
-        try:
-            from ..evidence.recorder import EvidenceRecorder  # lazy: keeps core free of import cycles
-
-            recorder = EvidenceRecorder(artifact_store=self._artifact_store, clock=self._clock)
-            stats = recorder.record_tool_calls(
-                run=run, node_id=node_id, tool_calls=tool_calls, tool_results=tool_result
-            )
-            errors = [str(e.get("error")) for e in stats.errors]
-        except Exception as exc:  # noqa: BLE001 - evidence never fails a run; the failure is recorded
-            _log.warning("evidence capture failed for run %s at node %s", run.run_id, node_id, exc_info=True)
-            errors = [f"{type(exc).__name__}: {exc}"]
-        for error in errors:
-            _note_evidence_warning(run, node_id=node_id, error=error, now=now)
-
-    def get_limit_status(self, run_id: str) -> dict[str, Any]:
-        """Iteration, token and history limits of ``run_id`` with percentages (SPEC §4.8)."""
-        return limit_status(self.get_state(run_id))
-
-    def check_limits(self, run: RunState) -> list[LimitWarning]:
-        """Warnings for the limits of ``run`` that are near or past their maximum (nothing enforced)."""
-        return check_limits(run)
-
-    def update_limits(self, run_id: str, updates: Mapping[str, Any]) -> RunState:
-        """Copy the allow-listed limit keys of ``updates`` into ``_limits`` and save (SPEC §4.8)."""
-        return self._control.update_limits(run_id, updates)
-
-
-def _note_evidence_warning(run: RunState, *, node_id: str, error: str, now: str) -> None:
-    """Append ``{ts, node_id, error}`` to ``vars._runtime.evidence_warnings`` (newest kept)."""
-    runtime_ns = run.vars.get("_runtime")
-    if not isinstance(runtime_ns, dict):
-        runtime_ns = run.vars["_runtime"] = {}
-    warnings = runtime_ns.get("evidence_warnings")
-    if not isinstance(warnings, list):
-        warnings = runtime_ns["evidence_warnings"] = []
-    warnings.append({"ts": now, "node_id": node_id, "error": error})
-    if len(warnings) > MAX_EVIDENCE_WARNINGS:
-        del warnings[: len(warnings) - MAX_EVIDENCE_WARNINGS]
+        """Record evidence for one tool batch (SPEC §10.2; ``core/evidence_hook.py``); never raises."""
+        capture_tool_evidence(
+            artifact_store=self._artifact_store,
+            clock=self._clock,
+            run=run,
+            node_id=node_id,
+            tool_calls=tool_calls,
+            tool_result=tool_result,
+        )

@@ -13,9 +13,17 @@ One cycle, at one ``now`` (the scheduler clock's, UTC ISO-8601):
    child gives ``{"sub_run_id", "output": child.output}``, a FAILED or CANCELLED one
    ``{"sub_run_id", "output": {"success": False, "error": child.error}}``.  Paused parents are skipped.
 
+0. **Stranded runs** first (only with ``recover_stranded``): ``Runtime.recover_runs`` continues RUNNING
+   runs whose driver died (no live lease; see ``core/recovery.py``), so a child it finishes has its
+   parent resumed in the same cycle.  Recovered runs count as advanced; a run recovery gave up on, or
+   could not continue, counts as failed.
+
 Each run is handled on its own: an exception while advancing it is recorded (``runs_failed``, ``errors``,
 ``on_run_failed``) and the cycle goes on; a :class:`~abstractruntime.errors.ConcurrencyError` or a
 resume refused because another driver got there first is skipped and logged at debug level.
+
+Leases: when the runtime has a lease store, every tick and resume of the cycle holds the run's lease
+(``driving``); a run whose lease another live driver holds is left to that driver.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +51,7 @@ __all__ = [
     "RunResumedCallback",
     "SchedulerStats",
     "StatsBook",
+    "driving",
     "finished_child_payload",
     "waits_on",
 ]
@@ -151,6 +161,21 @@ class StatsBook:
                 del errors[: len(errors) - self._max_errors_kept]
 
 
+@contextmanager
+def driving(runtime: Runtime, run_id: str) -> Iterator[bool]:
+    """Hold ``run_id``'s lease for the block when the runtime has a lease store.
+
+    Yields True when the caller may drive the run (lease held, or no lease store), False when
+    another live driver holds it.
+    """
+    keeper = runtime.leases
+    if keeper is None:
+        yield True
+        return
+    with keeper.holding(run_id) as lease:
+        yield lease is not None
+
+
 class PollCycle:
     """Runs the two passes of a poll cycle (see the module docstring).
 
@@ -160,6 +185,7 @@ class PollCycle:
         registry: where each run's workflow is looked up.
         book: counts and reports what happens.
         batch_size: the ``limit`` of each due-timer query (>= 1).
+        max_recovery_attempts: None, or recover stranded runs each cycle with this attempt limit.
     """
 
     def __init__(
@@ -170,21 +196,26 @@ class PollCycle:
         registry: WorkflowRegistry,
         book: StatsBook,
         batch_size: int,
+        max_recovery_attempts: int | None = None,
     ) -> None:
         self._runtime = runtime
         self._store = store
         self._registry = registry
         self._book = book
         self._batch_size = batch_size
+        self._max_recovery_attempts = max_recovery_attempts
 
     def run(self, now_iso: str, cancel: threading.Event) -> int:
         """One cycle at ``now_iso``; stops before the next run once ``cancel`` is set.
 
         Returns:
-            The number of runs advanced (due timers woken plus parents resumed).
+            The number of runs advanced (due timers woken, parents resumed, stranded runs recovered).
         """
         self._book.cycle_started(now_iso)
-        return self._wake_due_timers(now_iso, cancel) + self._resume_finished_parents(cancel)
+        advanced = 0
+        if self._max_recovery_attempts is not None:
+            advanced += self._recover_stranded()
+        return advanced + self._wake_due_timers(now_iso, cancel) + self._resume_finished_parents(cancel)
 
     def _wake_due_timers(self, now_iso: str, cancel: threading.Event) -> int:
         handled: set[str] = set()
@@ -219,7 +250,11 @@ class PollCycle:
             return False
         try:
             spec = self._registry.get_or_raise(run.workflow_id)
-            state = self._runtime.tick(workflow=spec, run_id=run.run_id)
+            with driving(self._runtime, run.run_id) as mine:
+                if not mine:
+                    _log.debug("scheduler: run %s is leased by another driver; skipped", run.run_id)
+                    return False
+                state = self._runtime.tick(workflow=spec, run_id=run.run_id)
         except ConcurrencyError as exc:
             _log.debug("scheduler: run %s was advanced by another driver; skipped (%s)", run.run_id, exc)
             return False
@@ -264,13 +299,17 @@ class PollCycle:
         wait_key = parent.waiting.wait_key if parent.waiting is not None else None
         try:
             spec = self._registry.get_or_raise(parent.workflow_id)
-            state = self._runtime.resume(
-                workflow=spec,
-                run_id=parent.run_id,
-                wait_key=wait_key,
-                payload=payload,
-                max_steps=RESUME_MAX_STEPS,
-            )
+            with driving(self._runtime, parent.run_id) as mine:
+                if not mine:
+                    _log.debug("scheduler: parent run %s is leased by another driver", parent.run_id)
+                    return False
+                state = self._runtime.resume(
+                    workflow=spec,
+                    run_id=parent.run_id,
+                    wait_key=wait_key,
+                    payload=payload,
+                    max_steps=RESUME_MAX_STEPS,
+                )
         except (ConcurrencyError, ResumeError) as exc:
             _log.debug(
                 "scheduler: parent run %s was resumed by another driver; skipped (%s)", parent.run_id, exc
@@ -281,6 +320,30 @@ class PollCycle:
             return False
         self._book.resumed(state)
         return True
+
+    def _recover_stranded(self) -> int:
+        """Pass 3: continue stranded RUNNING runs; returns how many were advanced."""
+        assert self._max_recovery_attempts is not None
+        try:
+            outcomes = self._runtime.recover_runs(
+                workflows=self._registry.get, max_attempts=self._max_recovery_attempts
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded; the next cycle retries
+            self._book.error(f"recovery pass failed: {type(exc).__name__}: {exc}")
+            _log.exception("scheduler: recovery pass failed")
+            return 0
+        recovered = 0
+        for outcome in outcomes:
+            if outcome.action == "recovered" and outcome.state is not None:
+                recovered += 1
+                self._book.resumed(outcome.state)
+            elif outcome.action in ("failed", "error"):
+                self._book.failed(outcome.run_id, RecoveryFailure(outcome.detail))
+        return recovered
+
+
+class RecoveryFailure(RuntimeError):
+    """What ``on_run_failed`` receives for a stranded run that recovery could not continue."""
 
 
 def finished_child_payload(child: RunState) -> dict[str, Any] | None:

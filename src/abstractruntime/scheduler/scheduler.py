@@ -1,7 +1,8 @@
 """``Scheduler`` and ``SchedulerStats`` (SPEC §8.2): an in-process driver for waiting runs.
 
 A poll cycle (:meth:`Scheduler.poll_once`, or the background thread every ``poll_interval_s``) wakes
-every due WAIT_UNTIL run and resumes every parent whose SUBWORKFLOW child has ended (COMPLETED:
+every due WAIT_UNTIL run, recovers stranded runs when ``recover_stranded`` is on, and resumes every
+parent whose SUBWORKFLOW child has ended (COMPLETED:
 ``{"sub_run_id", "output": child.output}``; FAILED or CANCELLED: ``{"sub_run_id", "output":
 {"success": False, "error": child.error}}``); upstream 0.4.20 only handled timers.  The details are in
 ``_polling.py``.  Every run is handled on its own: a node that raises in one run is recorded
@@ -19,18 +20,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from types import TracebackType
 from typing import Any
 
 from ..core.clock import Clock, to_iso
-from ..core.effects.events import event_envelope
-from ..core.engine.store_access import is_paused
-from ..core.event_keys import build_event_wait_key, normalize_event_scope
 from ..core.models import RunState, RunStatus, WaitReason
+from ..core.recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS
 from ..core.runtime import Runtime
-from ..errors import ConcurrencyError, ResumeError, RunNotWaitingError, WaitKeyMismatchError
+from ..errors import ConcurrencyError, RunNotWaitingError, WaitKeyMismatchError
 from ..storage.base import QueryableRunStore
+from ._events import cancel_tree, deliver_event
 from ._polling import (
     RESUME_MAX_STEPS,
     PollCycle,
@@ -38,6 +37,7 @@ from ._polling import (
     RunResumedCallback,
     SchedulerStats,
     StatsBook,
+    driving,
     waits_on,
 )
 from .registry import WorkflowRegistry
@@ -65,11 +65,17 @@ class Scheduler:
             runtime and the scheduler the same clock).
         batch_size: the ``limit`` of each ``list_due_wait_until`` query (a cycle repeats the query
             until every due timer is handled); must be >= 1.
+        recover_stranded: also continue, each cycle, RUNNING runs whose driver died (no live lease;
+            ``Runtime.recover_runs``).  Off by default: hosts that tick runs without leases would
+            see them taken over once idle for a lease TTL.
+        max_recovery_attempts: recoveries without progress before a stranded run is failed.
 
-    Callback exceptions are logged, never raised.
+    Callback exceptions are logged, never raised.  With a lease store on the runtime, every run the
+    scheduler ticks or resumes is leased meanwhile; runs leased by another live driver are left alone.
 
     Raises:
-        TypeError: ``runtime.run_store`` is not a QueryableRunStore.
+        TypeError: ``runtime.run_store`` is not a QueryableRunStore, or ``recover_stranded`` without
+            a lease store on the runtime.
         ValueError: ``poll_interval_s <= 0`` or ``batch_size < 1``.
     """
 
@@ -84,6 +90,8 @@ class Scheduler:
         on_run_failed: RunFailedCallback | None = None,
         clock: Clock | None = None,
         batch_size: int = 100,
+        recover_stranded: bool = False,
+        max_recovery_attempts: int = DEFAULT_MAX_RECOVERY_ATTEMPTS,
     ) -> None:
         store = runtime.run_store
         if not isinstance(store, QueryableRunStore):
@@ -95,6 +103,8 @@ class Scheduler:
             raise ValueError(f"poll_interval_s must be > 0, got {poll_interval_s!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if recover_stranded and runtime.leases is None:
+            raise TypeError("recover_stranded needs a runtime with a lease store (Runtime(lease_store=...))")
         self._runtime = runtime
         self._store: QueryableRunStore = store
         self._registry = registry
@@ -107,7 +117,12 @@ class Scheduler:
             on_run_failed=on_run_failed,
         )
         self._cycle = PollCycle(
-            runtime=runtime, store=store, registry=registry, book=self._book, batch_size=int(batch_size)
+            runtime=runtime,
+            store=store,
+            registry=registry,
+            book=self._book,
+            batch_size=int(batch_size),
+            max_recovery_attempts=int(max_recovery_attempts) if recover_stranded else None,
         )
         self._poll_lock = threading.RLock()  # one cycle at a time (thread and poll_once)
         self._lifecycle_lock = threading.Lock()
@@ -259,9 +274,10 @@ class Scheduler:
         if run.status != RunStatus.WAITING or run.waiting is None:
             raise RunNotWaitingError(run_id, status=RunStatus(run.status).value)
         spec = self._registry.get_or_raise(run.workflow_id)
-        return self._runtime.resume(
-            workflow=spec, run_id=run_id, wait_key=wait_key, payload=payload, max_steps=RESUME_MAX_STEPS
-        )
+        with driving(self._runtime, run_id):  # leased when free; the revision check decides anyway
+            return self._runtime.resume(
+                workflow=spec, run_id=run_id, wait_key=wait_key, payload=payload, max_steps=RESUME_MAX_STEPS
+            )
 
     def emit_event(
         self,
@@ -302,48 +318,21 @@ class Scheduler:
             WorkflowNotRegisteredError (KeyError): a listener's workflow is not registered; delivery
                 stops there (listeners already resumed stay resumed).
         """
-        wait_key = build_event_wait_key(
-            scope=scope, name=name, session_id=session_id, workflow_id=workflow_id, run_id=run_id
-        )
-        candidates = self._store.list_runs(
-            status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit
-        )
-        listeners = [
-            c
-            for c in candidates
-            if c.waiting is not None and c.waiting.wait_key == wait_key and not is_paused(c)
-        ]
-        envelope = event_envelope(
-            event_id=None,
-            name=str(name).strip(),
-            scope=normalize_event_scope(scope),
-            session_id=session_id,
+        return deliver_event(
+            runtime=self._runtime,
+            store=self._store,
+            registry=self._registry,
+            book=self._book,
+            envelope_at=to_iso(self._clock.now()),
+            name=name,
             payload=payload,
-            emitted_at=to_iso(self._clock.now()),
-            emitter={"source": "external"},
+            scope=scope,
+            session_id=session_id,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            max_steps=max_steps,
+            limit=limit,
         )
-        delivered: list[RunState] = []
-        for listener in listeners:
-            spec = self._registry.get_or_raise(listener.workflow_id)
-            try:
-                state = self._runtime.resume(
-                    workflow=spec,
-                    run_id=listener.run_id,
-                    wait_key=wait_key,
-                    payload=envelope,
-                    max_steps=max_steps,
-                )
-            except (ConcurrencyError, ResumeError) as exc:
-                _log.debug(
-                    "scheduler: listener %s was resumed by another driver; skipped (%s)", listener.run_id, exc
-                )
-                continue
-            except Exception as exc:  # noqa: BLE001 - one listener's failure never stops delivery to the others
-                self._book.failed(listener.run_id, exc)
-                continue
-            self._book.resumed(state)
-            delivered.append(state)
-        return delivered
 
     def find_waiting_runs(
         self, *, wait_reason: WaitReason | None = None, workflow_id: str | None = None, limit: int = 100
@@ -375,13 +364,14 @@ class Scheduler:
             return None
         spec = self._registry.get_or_raise(parent.workflow_id)
         try:
-            return self._runtime.resume(
-                workflow=spec,
-                run_id=parent.run_id,
-                wait_key=parent.waiting.wait_key if parent.waiting is not None else None,
-                payload={"sub_run_id": child_run_id, "output": child_output},
-                max_steps=RESUME_MAX_STEPS,
-            )
+            with driving(self._runtime, parent.run_id):
+                return self._runtime.resume(
+                    workflow=spec,
+                    run_id=parent.run_id,
+                    wait_key=parent.waiting.wait_key if parent.waiting is not None else None,
+                    payload={"sub_run_id": child_run_id, "output": child_output},
+                    max_steps=RESUME_MAX_STEPS,
+                )
         except (ConcurrencyError, RunNotWaitingError, WaitKeyMismatchError) as exc:
             _log.debug(
                 "parent run %s of child %s was resumed by another driver (%s)",
@@ -410,22 +400,4 @@ class Scheduler:
         Returns:
             The runs that are CANCELLED afterwards, in the order they were visited (the root first).
         """
-        cancelled: list[RunState] = []
-        queue: deque[str] = deque([run_id])
-        seen: set[str] = set()
-        while queue:
-            current = queue.popleft()
-            if current in seen:
-                continue
-            seen.add(current)
-            try:
-                state = self._runtime.cancel_run(current, reason=reason)
-            except KeyError:
-                _log.debug("cancel_with_children: unknown run %s skipped", current)
-                continue
-            if state.status == RunStatus.CANCELLED:
-                cancelled.append(state)
-            for child in self._store.list_children(parent_run_id=current):
-                if child.status in (RunStatus.RUNNING, RunStatus.WAITING):
-                    queue.append(child.run_id)
-        return cancelled
+        return cancel_tree(self._runtime, self._store, run_id, reason=reason)

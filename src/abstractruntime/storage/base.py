@@ -19,6 +19,9 @@ runtime discovers structurally and uses when present:
   bundled backends answer from an index, so a step's cost does not grow with the run's length.
 * :class:`QueryableRunStore` / :class:`QueryableRunIndexStore` — queries used by the scheduler and
   event delivery.
+* :class:`RunLeaseStore` — a separate store of run *leases*: the mark a driver puts on the runs it is
+  advancing, so crash recovery never takes over a run that a live driver holds (defined in
+  ``leases.py``; ``docs/stores.md``, "Leases and recovery").
 
 A plain ``RunStore``/``LedgerStore`` pair written against SPEC §7.1 still works: the runtime then
 appends the records one by one and saves the state after them, without revision checks.
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..core.models import RunState, RunStatus, StepRecord, WaitReason
+from .leases import RunLease, RunLeaseStore
 
 __all__ = [
     "Checkpoint",
@@ -42,6 +46,8 @@ __all__ = [
     "QueryableRunIndexStore",
     "QueryableRunStore",
     "RevisionedRunStore",
+    "RunLease",
+    "RunLeaseStore",
     "RunStore",
     "append_records",
     "find_completed_in",

@@ -3,7 +3,8 @@
 ``InMemoryRunStore`` stores the very object it is given (``load`` returns the live object, as the
 specification documents), keeps a revision per run for optimistic concurrency, and answers every
 query.  ``InMemoryLedgerStore`` keeps ``asdict`` snapshots taken at append time plus an index of
-completed records by idempotency key.  Both are thread-safe; nothing survives the process.
+completed records by idempotency key.  ``InMemoryLeaseStore`` keeps run leases (``leases.py``).  All
+are thread-safe; nothing survives the process.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import builtins
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from ..core.models import RunState, RunStatus, StepRecord, StepStatus, WaitReason
 from ..errors import ConcurrencyError
 from ._query import due_until, index_row, matches, newest_first
 from .base import Checkpoint, LedgerStore, Link, RunStore, append_records
+from .leases import RunLease, lease_after_acquire, lease_after_release, lease_after_renew
 
-__all__ = ["InMemoryLedgerStore", "InMemoryRunStore"]
+__all__ = ["InMemoryLeaseStore", "InMemoryLedgerStore", "InMemoryRunStore"]
 
 
 class InMemoryRunStore(RunStore):
@@ -186,3 +189,68 @@ class InMemoryLedgerStore(LedgerStore):
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
         """``{run_id: count}`` for each id."""
         return {run_id: self.count(run_id) for run_id in run_ids}
+
+
+class InMemoryLeaseStore:
+    """Run leases in a dict under one lock (a :class:`~abstractruntime.storage.leases.RunLeaseStore`)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, RunLease] = {}
+        self._lock = threading.Lock()
+
+    def acquire_lease(
+        self,
+        run_id: str,
+        *,
+        owner: str,
+        ttl_s: float,
+        now: datetime,
+        recovery_mark: str | None = None,
+    ) -> RunLease | None:
+        """Take the lease unless another owner's is live (compare-and-set under the lock)."""
+        with self._lock:
+            lease = lease_after_acquire(
+                self._rows.get(run_id),
+                run_id=run_id,
+                owner=owner,
+                ttl_s=ttl_s,
+                now=now,
+                recovery_mark=recovery_mark,
+            )
+            if lease is not None:
+                self._rows[run_id] = lease
+            return lease
+
+    def renew_lease(self, run_id: str, *, owner: str, ttl_s: float, now: datetime) -> bool:
+        """Extend ``owner``'s lease by ``ttl_s`` seconds from ``now``; False when it was lost."""
+        with self._lock:
+            lease = lease_after_renew(self._rows.get(run_id), owner=owner, ttl_s=ttl_s, now=now)
+            if lease is None:
+                return False
+            self._rows[run_id] = lease
+            return True
+
+    def release_lease(self, run_id: str, *, owner: str, forget: bool = False) -> bool:
+        """Drop ``owner``'s claim (delete the row when ``forget``); False when not held."""
+        with self._lock:
+            current = self._rows.get(run_id)
+            if current is None or current.owner != owner:
+                return False
+            kept = lease_after_release(current, owner=owner, forget=forget)
+            if kept is None:
+                del self._rows[run_id]
+            else:
+                self._rows[run_id] = kept
+            return True
+
+    def get_lease(self, run_id: str) -> RunLease | None:
+        """The row of ``run_id``, or None."""
+        with self._lock:
+            return self._rows.get(run_id)
+
+    def list_expired_leases(self, *, now: datetime, limit: int = 100) -> builtins.list[RunLease]:
+        """Rows not live at ``now``, earliest expiry first (released rows first)."""
+        with self._lock:
+            rows = [r for r in self._rows.values() if not r.is_live(now)]
+        rows.sort(key=lambda r: (r.expires_at or "", r.run_id))
+        return rows[: max(limit, 0)]

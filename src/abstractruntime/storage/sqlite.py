@@ -6,12 +6,14 @@ Standard library only (``sqlite3``).  Typical use::
     runtime = Runtime(run_store=SqliteRunStore(db), ledger_store=SqliteLedgerStore(db))
 
 With both stores on the same database, every step is one transaction (see ``sqlite_runs.py``).
+``SqliteLeaseStore(db)`` keeps run leases in the same file (``sqlite_leases.py``).
 """
 
 from __future__ import annotations
 
 from .sqlite_commands import SqliteCommandCursorStore, SqliteCommandStore
 from .sqlite_db import SqliteDatabase
+from .sqlite_leases import SqliteLeaseStore
 from .sqlite_ledger import SqliteLedgerStore
 from .sqlite_runs import SqliteRunStore
 
@@ -19,6 +21,7 @@ __all__ = [
     "SqliteCommandCursorStore",
     "SqliteCommandStore",
     "SqliteDatabase",
+    "SqliteLeaseStore",
     "SqliteLedgerStore",
     "SqliteRunStore",
 ]

@@ -13,6 +13,8 @@ Tables (SPEC §7.4, plus what the durable engine needs):
   columns behind a partial index for the idempotency lookup.
 * ``ledger_heads`` — the per-run sequence allocator (and O(1) ``count``).
 * ``commands`` / ``command_cursors`` — the command inbox (SPEC §7.5).
+* ``run_leases`` (version 2) — one row per leased run: owner, expiry (fixed-width UTC text, so SQL
+  compares it as time), fencing generation and recovery counters (``leases.py``, ``sqlite_leases.py``).
 """
 
 from __future__ import annotations
@@ -86,7 +88,24 @@ def _v1(conn: sqlite3.Connection) -> None:
     ensure_command_schema(conn)  # the command inbox tables, defined once in sqlite_commands
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+def _v2(conn: sqlite3.Connection) -> None:
+    _execute_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS run_leases (
+            run_id TEXT PRIMARY KEY,
+            owner TEXT,
+            expires_at TEXT,
+            generation INTEGER NOT NULL DEFAULT 0,
+            recoveries INTEGER NOT NULL DEFAULT 0,
+            recovery_mark TEXT
+        );
+        CREATE INDEX IF NOT EXISTS idx_run_leases_expires ON run_leases(expires_at)
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

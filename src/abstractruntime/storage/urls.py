@@ -36,9 +36,10 @@ class UnsupportedStoreURLError(AbstractRuntimeError, ValueError):
 
 @dataclass(frozen=True)
 class Stores:
-    """The stores one URL opened: pass ``run_store`` and ``ledger_store`` to ``Runtime``.
+    """The stores one URL opened: pass ``run_store``, ``ledger_store`` and ``lease_store`` to ``Runtime``.
 
-    ``database`` is the shared :class:`SqliteDatabase` for ``sqlite:`` URLs (None otherwise).
+    ``database`` is the shared :class:`SqliteDatabase` for ``sqlite:`` URLs (None otherwise);
+    ``lease_store`` keeps run leases for crash recovery (a ``RunLeaseStore``, see ``leases.py``).
     """
 
     url: str
@@ -46,14 +47,16 @@ class Stores:
     ledger_store: LedgerStore
     command_store: Any
     database: Any = None
+    lease_store: Any = None
 
     def close(self) -> None:
         """Release connections and file handles held by these stores."""
         if self.database is not None:
             self.database.close()
-        closer = getattr(self.run_store, "close", None)
-        if callable(closer):
-            closer()
+        for store in (self.run_store, self.lease_store):
+            closer = getattr(store, "close", None)
+            if callable(closer):
+                closer()
 
 
 def open_stores(url: str) -> Stores:
@@ -89,20 +92,38 @@ def _path_of(url: str, netloc: str, path: str) -> str:
 
 def _memory(url: str) -> Stores:
     from .commands import InMemoryCommandStore
-    from .in_memory import InMemoryLedgerStore, InMemoryRunStore
+    from .in_memory import InMemoryLeaseStore, InMemoryLedgerStore, InMemoryRunStore
 
-    return Stores(url, InMemoryRunStore(), InMemoryLedgerStore(), InMemoryCommandStore())
+    return Stores(
+        url,
+        InMemoryRunStore(),
+        InMemoryLedgerStore(),
+        InMemoryCommandStore(),
+        lease_store=InMemoryLeaseStore(),
+    )
 
 
 def _files(url: str, path: str) -> Stores:
     from .commands import JsonlCommandStore
-    from .json_files import JsonFileRunStore, JsonlLedgerStore
+    from .json_files import JsonFileLeaseStore, JsonFileRunStore, JsonlLedgerStore
 
-    return Stores(url, JsonFileRunStore(path), JsonlLedgerStore(path), JsonlCommandStore(path))
+    return Stores(
+        url,
+        JsonFileRunStore(path),
+        JsonlLedgerStore(path),
+        JsonlCommandStore(path),
+        lease_store=JsonFileLeaseStore(path),
+    )
 
 
 def _sqlite(url: str, path: str, options: dict[str, str]) -> Stores:
-    from .sqlite import SqliteCommandStore, SqliteDatabase, SqliteLedgerStore, SqliteRunStore
+    from .sqlite import (
+        SqliteCommandStore,
+        SqliteDatabase,
+        SqliteLeaseStore,
+        SqliteLedgerStore,
+        SqliteRunStore,
+    )
 
     unknown = set(options) - {"synchronous", "busy_timeout_ms"}
     if unknown:
@@ -115,4 +136,11 @@ def _sqlite(url: str, path: str, options: dict[str, str]) -> Stores:
         )
     except ValueError as exc:
         raise UnsupportedStoreURLError(f"bad sqlite URL {url!r}: {exc}", url=url) from exc
-    return Stores(url, SqliteRunStore(db), SqliteLedgerStore(db), SqliteCommandStore(db), database=db)
+    return Stores(
+        url,
+        SqliteRunStore(db),
+        SqliteLedgerStore(db),
+        SqliteCommandStore(db),
+        database=db,
+        lease_store=SqliteLeaseStore(db),
+    )

@@ -1,4 +1,4 @@
-"""Pause, resume-from-pause, cancel and limit updates (SPEC §4.7, §4.8).
+"""Pause, resume-from-pause, cancel, failing a stranded run, and limit updates (SPEC §4.7, §4.8).
 
 Each operation is a small read-modify-commit.  When it collides with a concurrent tick (a
 ``ConcurrencyError`` from the revision check) it reloads and applies itself again, so an operator's
@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import ConcurrencyError
 from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, WaitReason, WaitState
-from .records import status_record
+from .records import failure_record, status_record
 from .store_access import StoreAccess, WorkingRun, is_paused
 
 __all__ = ["RunControl", "LIMIT_KEYS"]
@@ -125,6 +125,25 @@ class RunControl:
             _control(run).pop("paused", None)
             run.updated_at = now
             return [status_record(run, node_id=run.current_node, status="cancelled", now=now)]
+
+        return self._apply(run_id, change)
+
+    def fail(self, run_id: str, error: str, *, effect: dict[str, Any] | None = None) -> RunState:
+        """Fail a RUNNING run (recovery giving up): status FAILED, ``error``, a FAILED record at its
+        current node (with ``effect`` as its effect dict) and the status record.  Other runs unchanged."""
+
+        def change(work: WorkingRun, now: str) -> list[StepRecord] | None:
+            run = work.run
+            if run.status != RunStatus.RUNNING or is_paused(run):
+                return None
+            run.status = RunStatus.FAILED
+            run.error = error
+            run.updated_at = now
+            node_id = run.current_node
+            return [
+                failure_record(run, node_id=node_id, error=error, now=now, effect=effect),
+                status_record(run, node_id=node_id, status="failed", now=now),
+            ]
 
         return self._apply(run_id, change)
 

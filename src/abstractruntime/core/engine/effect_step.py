@@ -11,6 +11,9 @@ Durability rules (``docs/concepts.md``, "One commit per step"):
 
 A COMPLETED record with the step's idempotency key means the effect already ran: its result is
 reused, the handler is not called and no record is written.
+
+An effect whose payload a durable ledger refuses as not JSON-safe is never executed: its intent cannot
+be recorded, so the step fails with ``NotJsonSafeError: ...`` (no retry).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...errors import NotJsonSafeError
 from ..clock import Clock, to_iso
 from ..effects.registry import EffectRegistry
 from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
@@ -115,7 +119,12 @@ class EffectExecutor:
                 now=self._now(),
             )
             if durable_intent:
-                self._access.append(record.snapshot())
+                try:
+                    self._access.append(record.snapshot())
+                except NotJsonSafeError as exc:  # the payload cannot be stored: never run it
+                    exc.run_id = exc.run_id or run.run_id
+                    failure = EffectOutcome.failed(f"NotJsonSafeError: {exc}")
+                    return EffectStepResult(failure, effect, key, reused=False, duration_ms=0.0)
             else:
                 pending.append(record.snapshot())
             outcome = self._invoke(registered, run, effect, plan.next_node)

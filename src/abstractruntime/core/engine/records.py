@@ -8,7 +8,13 @@ from typing import Any
 from ..jsonable import to_jsonable
 from ..models import RunState, StepRecord, StepStatus
 
-__all__ = ["completion_record", "resume_record", "status_record", "resume_completion_record"]
+__all__ = [
+    "completion_record",
+    "failure_record",
+    "resume_completion_record",
+    "resume_record",
+    "status_record",
+]
 
 
 def _record(
@@ -79,4 +85,33 @@ def status_record(run: RunState, *, node_id: str, status: str, now: str) -> Step
         effect=effect,
         result=result,
         idempotency_key=f"system:terminal_status:{status}",
+    )
+
+
+def failure_record(
+    run: RunState,
+    *,
+    node_id: str,
+    error: str,
+    now: str,
+    effect: dict[str, Any] | None = None,
+    step_id: str | None = None,
+    attempt: int = 1,
+    idempotency_key: str | None = None,
+) -> StepRecord:
+    """A FAILED record the runtime writes itself: a step whose state could not be stored, or a run that
+    recovery gave up on.  ``step_id`` pairs it with an effect's STARTED record when there is one."""
+    return StepRecord(
+        run_id=run.run_id,
+        step_id=step_id or str(uuid.uuid4()),
+        node_id=node_id,
+        status=StepStatus.FAILED,
+        effect=effect,
+        error=error,
+        started_at=now,
+        ended_at=now,
+        actor_id=run.actor_id,
+        session_id=run.session_id,
+        attempt=attempt,
+        idempotency_key=idempotency_key,
     )

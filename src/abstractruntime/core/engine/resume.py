@@ -5,6 +5,10 @@ terminal wait, the completion and status records) together with the new state �
 with the step loop on the same loaded copy.  Two drivers resuming the same wait: the revision check
 lets exactly one commit; the other gets ``ConcurrencyError`` and changes nothing.
 
+``ConcurrencyError`` means exactly that: *this* resume was not applied.  Once the payload is
+committed, a conflict met by the steps that follow (another driver advanced the run meanwhile) is
+logged and the latest stored state is returned instead (``docs/compatibility.md``).
+
 Evidence (SPEC §4.6 step 3): when the wait's ``details`` carry ``tool_calls_for_evidence`` (or
 ``tool_calls``) and the evidence hook is on, the merged tool results are captured before the commit.
 The hook works on a copy: vars (and a terminal wait's output) get the captured copy, while the
@@ -14,11 +18,12 @@ ledger records and the caller's payload object keep the results as delivered.
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import RunNotWaitingError, RunPausedError, WaitKeyMismatchError
+from ...errors import ConcurrencyError, RunNotWaitingError, RunPausedError, WaitKeyMismatchError
 from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState
 from ..spec import WorkflowSpec
@@ -30,6 +35,8 @@ from .store_access import StoreAccess, WorkingRun, is_paused
 from .tool_calls import pop_pending_tool_calls
 
 __all__ = ["Resumer"]
+
+_log = logging.getLogger("abstractruntime.engine")
 
 
 class Resumer:
@@ -66,7 +73,9 @@ class Resumer:
         Raises:
             RunNotFoundError (KeyError): unknown run.
             RunPausedError / RunNotWaitingError / WaitKeyMismatchError (ValueError): see SPEC §4.6.
-            ConcurrencyError: another driver resumed or changed the run first.
+            ConcurrencyError: another driver resumed or changed the run first; this resume was not
+                applied.  (A conflict after the payload was committed is not raised: the latest
+                stored state is returned.)
         """
         work = self._access.load(run_id)
         run = work.run
@@ -107,7 +116,12 @@ class Resumer:
         self._access.commit(work, records)
         if max_steps <= 0:
             return run
-        return self._loop.advance(workflow, work, max_steps)
+        try:
+            return self._loop.advance(workflow, work, max_steps)
+        except ConcurrencyError as exc:
+            # The payload is committed: this resume won.  Only the steps after it met another driver.
+            _log.info("run %s: resume delivered; another driver advanced the run meanwhile (%s)", run_id, exc)
+            return self._access.get(run_id)
 
     @staticmethod
     def _check(run: RunState, wait_key: str | None) -> WaitState:

@@ -4,6 +4,11 @@
 :class:`~abstractruntime.storage.base.RevisionedRunStore`.  With it, every commit compares and sets
 the run's revision; without it (a plain SPEC §7.1 store), records are appended one by one and the
 state is saved after them, as the fallback the interface documents.
+
+A step whose new state or records a durable store refuses as not JSON-safe (a node put a ``set`` or an
+object in vars, an effect returned one) never strands the run RUNNING: :meth:`StoreAccess.fail_unstorable`
+commits the run's last stored state as FAILED with the ``NotJsonSafeError`` (see
+``docs/compatibility.md``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ConcurrencyError, RunNotFoundError
+from ...errors import ConcurrencyError, NotJsonSafeError, RunNotFoundError
 from ...storage.base import LedgerStore, RevisionedRunStore, RunStore, append_records, find_completed_in
+from ..jsonable import find_non_json_safe
 from ..models import RunState, RunStatus, StepRecord
+from .records import failure_record, status_record
 
 __all__ = ["StoreAccess", "WorkingRun", "is_paused"]
 
@@ -163,11 +170,79 @@ class StoreAccess:
             if persisted is not None:
                 return persisted
         try:
-            self.commit(work, records)
-        except ConcurrencyError:
-            persisted = self.interrupted(work)
-            if persisted is not None:
-                _log.info("run %s was paused or cancelled during a step; step discarded", work.run.run_id)
-                return persisted
-            self.commit(work, records)  # shared live object: the revision was adopted, write again
+            try:
+                self.commit(work, records)
+            except ConcurrencyError:
+                persisted = self.interrupted(work)
+                if persisted is not None:
+                    _log.info("run %s was paused or cancelled during a step; step discarded", work.run.run_id)
+                    return persisted
+                self.commit(work, records)  # shared live object: the revision was adopted, write again
+        except NotJsonSafeError as exc:
+            return self.fail_unstorable(work, records, exc)
         return None
+
+    def fail_unstorable(
+        self, work: WorkingRun, records: Sequence[StepRecord], exc: NotJsonSafeError
+    ) -> RunState:
+        """End the run FAILED because its step cannot be stored; returns the failed state.
+
+        The failed state is the last one stored (the step's unstorable changes are dropped) with
+        ``error = "NotJsonSafeError at node '<id>': <message>"``, committed with a FAILED record (paired
+        with the effect's STARTED record when the step had one) and the terminal status record.
+        ``work`` then holds the failed state.
+
+        Raises:
+            ConcurrencyError: another writer changed the run meanwhile (nothing written).
+            NotJsonSafeError: ``exc`` again when the run has no stored state to fall back to.
+        """
+        run = work.run
+        exc.run_id = exc.run_id or run.run_id
+        base, revision = self._last_stored(work, exc)
+        step = next((r for r in reversed(records) if r.effect is not None), None)
+        node_id = step.node_id if step is not None else run.current_node
+        error = f"NotJsonSafeError at node {node_id!r}: {exc}"
+        now = run.updated_at
+        base.status = RunStatus.FAILED
+        base.error = error
+        base.waiting = None
+        base.updated_at = now
+        failure = failure_record(
+            base,
+            node_id=node_id,
+            error=error,
+            now=now,
+            effect=_storable_effect(step.effect) if step is not None else None,
+            step_id=step.step_id if step is not None else None,
+            attempt=step.attempt if step is not None else 1,
+            idempotency_key=step.idempotency_key if step is not None else None,
+        )
+        fallen = WorkingRun(base, revision)
+        self.commit(fallen, [failure, status_record(base, node_id=node_id, status="failed", now=now)])
+        work.run, work.revision = fallen.run, fallen.revision
+        _log.warning("run %s failed: %s", run.run_id, error)
+        return fallen.run
+
+    def _last_stored(self, work: WorkingRun, exc: NotJsonSafeError) -> tuple[RunState, int | None]:
+        """The run as last stored and its revision (the live object itself for in-memory stores)."""
+        run_id = work.run.run_id
+        if self._revisioned is not None:
+            checkpoint = self._revisioned.load_checkpoint(run_id)
+            if checkpoint is None:
+                raise exc
+            if checkpoint.revision != work.revision:
+                raise ConcurrencyError(
+                    run_id=run_id, expected_revision=work.revision, actual_revision=checkpoint.revision
+                )
+            return checkpoint.run, checkpoint.revision
+        stored = self.run_store.load(run_id)
+        if stored is None:
+            raise exc
+        return stored, None
+
+
+def _storable_effect(effect: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``effect`` when it is JSON-safe, else only its type and result key."""
+    if effect is None or find_non_json_safe(effect) is None:
+        return effect
+    return {"type": effect.get("type"), "payload": None, "result_key": effect.get("result_key")}

@@ -12,16 +12,19 @@ providing a ``store_factory`` fixture returning a :class:`StoreFactory`::
             return StoreFactory(name="mine", open=lambda: (MyRunStore(tmp_path), MyLedgerStore(tmp_path)))
 
 ``open`` must return *new* store objects over the *same* storage on every call: the suite calls it
-again to simulate a process restart.  Needs pytest (the ``test`` extra).
+again to simulate a process restart.  Give ``open_leases`` as well to run the lease contract
+(:class:`RunLeaseStoreContract`) on your ``RunLeaseStore``.  Needs pytest (the ``test`` extra).
 """
 
 from .factory import StoreFactory
+from .leases import RunLeaseStoreContract
 from .ledger_store import LedgerStoreContract
 from .run_store import RunStoreContract
 from .runtime import RuntimeOnStoreContract
 
 __all__ = [
     "LedgerStoreContract",
+    "RunLeaseStoreContract",
     "RunStoreContract",
     "RuntimeOnStoreContract",
     "StoreContract",
@@ -29,5 +32,6 @@ __all__ = [
 ]
 
 
-class StoreContract(RunStoreContract, LedgerStoreContract, RuntimeOnStoreContract):
-    """Every contract test: run store, ledger store, and the runtime driving both."""
+class StoreContract(RunStoreContract, LedgerStoreContract, RunLeaseStoreContract, RuntimeOnStoreContract):
+    """Every contract test: run store, ledger store, lease store (when the factory has
+    ``open_leases``), and the runtime driving them."""

@@ -8,10 +8,12 @@ from typing import Any
 
 from ...core.models import RunState, RunStatus, WaitReason, WaitState
 from ...storage.base import LedgerStore, RunStore
+from ...storage.leases import RunLeaseStore
 
 __all__ = ["StoreFactory", "make_run"]
 
 Opener = Callable[[], "tuple[RunStore, LedgerStore]"]
+LeaseOpener = Callable[[], RunLeaseStore]
 
 
 @dataclass
@@ -25,12 +27,15 @@ class StoreFactory:
             values that are not JSON-safe; False for in-memory stores (then ``open`` should return the
             same objects every time).
         close: optional cleanup called by the suite when a test is done with the stores.
+        open_leases: returns a new ``RunLeaseStore`` over the same storage on every call (like
+            ``open``; in-memory: the same object); None skips the lease contract.
     """
 
     name: str
     open: Opener
     durable: bool = True
     close: Callable[[], None] | None = None
+    open_leases: LeaseOpener | None = None
     opened: list[tuple[RunStore, LedgerStore]] = field(default_factory=list)
 
     def stores(self) -> tuple[RunStore, LedgerStore]:
@@ -38,6 +43,16 @@ class StoreFactory:
         pair = self.open()
         self.opened.append(pair)
         return pair
+
+    def leases(self) -> RunLeaseStore:
+        """Open (or reopen) the lease store.
+
+        Raises:
+            RuntimeError: the factory has no ``open_leases``.
+        """
+        if self.open_leases is None:
+            raise RuntimeError(f"{self.name} has no lease store")
+        return self.open_leases()
 
 
 def make_run(
