@@ -224,6 +224,12 @@ def test_attribute_access_outside_the_allow_list_is_refused_at_run_time() -> Non
         run("def transform(d):\n    return d['x'].count(1)\n", {"x": {"a": 1}})
 
 
+def test_too_deeply_nested_code_is_a_syntax_error() -> None:
+    with pytest.raises(CodeNodeError) as info:
+        validate_code("x = " + "-" * 100_000 + "1")
+    assert info.value.kind == "syntax"
+
+
 def test_inputs_and_results_cross_as_json() -> None:
     with pytest.raises(CodeNodeError, match="inputs are not JSON-safe"):
         run("def transform(d):\n    return 1\n", {"x": object()})

@@ -61,6 +61,8 @@ def validate_code(code: str) -> None:
         validate_tree(prepare(code, {}))
     except CodeFailure as exc:
         raise CodeNodeError(exc.message, kind=exc.kind) from exc  # type: ignore[arg-type]
+    except (MemoryError, RecursionError):  # the parser's own stack limit (``-`` repeated 100,000 times)
+        raise CodeNodeError("code node is too deeply nested to parse", kind="syntax") from None
 
 
 def _budgets(limits: CodeLimits, max_steps: int | None, timeout_s: float | None) -> dict[str, Any]:

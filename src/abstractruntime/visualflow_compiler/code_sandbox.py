@@ -40,6 +40,8 @@ STARTUP_TIMEOUT_S = 30.0
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 _READ_CHUNK = 1 << 16
+_DEATH_CHECK_S = 0.1
+"""While waiting for a reply, seconds between checks that the worker is still alive."""
 
 
 class _Dead(Exception):
@@ -79,8 +81,12 @@ class _Worker:
         poller.register(self.read_fd, select.POLLIN)
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poller.poll(remaining * 1000):
+            if remaining <= 0:
                 raise _Dead(reason)
+            if not poller.poll(min(remaining, _DEATH_CHECK_S) * 1000):
+                if self.proc.poll() is not None:
+                    raise _Dead("exit")  # dead, but a process it forked still holds the pipe open
+                continue
             chunk = os.read(self.read_fd, _READ_CHUNK)
             if not chunk:
                 raise _Dead("exit")
@@ -123,9 +129,9 @@ class _Worker:
         if grace_s > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace_s)
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        # Always: the worker may be gone while processes it started live on in its group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         status = self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:

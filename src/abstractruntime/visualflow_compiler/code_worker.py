@@ -155,14 +155,16 @@ def _execute(request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "result": result}
 
 
-def _encode(reply: dict[str, Any], max_bytes: int) -> bytes:
+def _encode(reply: dict[str, Any], max_bytes: int) -> tuple[bytes, bool]:
+    """The reply line and whether the worker must exit after sending it."""
     data = json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if len(data) > max_bytes:
         mib = max_bytes / (1024 * 1024)
-        data = json.dumps(
-            _failure("budget", f"code node result is larger than the output limit ({mib:g} MiB)", "output")
-        ).encode()
-    return data + b"\n"
+        reply = _failure(
+            "budget", f"code node result is larger than the output limit ({mib:g} MiB)", "output"
+        )
+        data = json.dumps(reply).encode()
+    return data + b"\n", bool(reply.get("recycle"))
 
 
 def _handle(line: bytes) -> tuple[bytes, bool]:
@@ -174,7 +176,7 @@ def _handle(line: bytes) -> tuple[bytes, bool]:
             reply = _execute(request)
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
-        return _encode(reply, int(request["max_output_bytes"])), bool(reply.get("recycle"))
+        return _encode(reply, int(request["max_output_bytes"]))
     except MemoryError as exc:
         return _memory_reply(exc)
     except BaseException as exc:  # noqa: BLE001 - unsafe code may raise SystemExit & co; report, keep serving
