@@ -105,15 +105,19 @@ def test_node_putting_an_object_in_vars_fails_the_run_from_its_last_checkpoint()
     flow = WorkflowSpec(
         "w", "ask", {"ask": ask, "bad": bad, "end": lambda r, c: StepPlan("end", complete_output={})}
     )
-    runtime, runs, ledger = _runtime()
+    runtime, _runs, ledger = _runtime()
     run_id = runtime.start(workflow=flow)
     waiting = runtime.tick(workflow=flow, run_id=run_id)
     before_ledger = list(ledger.lines[run_id])
-    state = runtime.resume(workflow=flow, run_id=run_id, wait_key=waiting.waiting.wait_key, payload={"ok": True})
+    state = runtime.resume(
+        workflow=flow, run_id=run_id, wait_key=waiting.waiting.wait_key, payload={"ok": True}
+    )
     # The resume itself committed (its payload was fine); the step that cannot be stored fails the run
     # instead of stranding it RUNNING, and its unstorable change is dropped.
     assert state.status.value == "failed"
-    assert state.error is not None and state.error.startswith("NotJsonSafeError at node 'bad': ")
+    assert state.error is not None and state.error.startswith(
+        "NotJsonSafeError: the step at node 'bad' cannot be stored: "
+    )
     assert "run.vars.scratch.when" in state.error
     stored = runtime.get_state(run_id)
     assert stored.status.value == "failed" and stored.error == state.error

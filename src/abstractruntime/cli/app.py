@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from abstractruntime.core.leases import DEFAULT_LEASE_TTL_S
 from abstractruntime.core.models import EffectType, RunState, RunStatus
 from abstractruntime.core.runtime import Runtime
 from abstractruntime.core.spec import WorkflowSpec
@@ -26,6 +28,7 @@ EXIT_FAILED = 4
 EXIT_WAITING = 5
 
 STORE_ENV = "ABSTRACTRUNTIME_STORE"
+LEASE_TTL_ENV = "ABSTRACTRUNTIME_LEASE_TTL_S"
 CLI_NS_TARGET = "cli_target"
 CLI_NS_CWD = "cli_cwd"
 CLI_NS_FAKE_LLM = "cli_fake_llm"
@@ -55,6 +58,24 @@ def default_store_url() -> str:
     return f"sqlite:///{(default_data_dir() / 'runs.db').as_posix()}"
 
 
+def lease_ttl_s() -> float:
+    """The lease TTL of this process's drivers, in seconds: ``$ABSTRACTRUNTIME_LEASE_TTL_S`` or 30.
+
+    Raises:
+        CliError: the variable is not a number > 0 (exit 2).
+    """
+    text = os.environ.get(LEASE_TTL_ENV)
+    if not text:
+        return DEFAULT_LEASE_TTL_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise CliError(f"{LEASE_TTL_ENV} must be a number of seconds > 0, got {text!r}", EXIT_USAGE)
+    return value
+
+
 def runtime_ns(state: RunState) -> dict[str, Any]:
     ns = state.vars.get("_runtime")
     return ns if isinstance(ns, dict) else {}
@@ -68,6 +89,7 @@ class App:
     json_output: bool = False
     store_source: str = "default"
     _stores: Stores | None = field(default=None, repr=False)
+    _runtimes: list[Runtime] = field(default_factory=list, repr=False)
 
     @property
     def resolved_store_url(self) -> str:
@@ -83,6 +105,12 @@ class App:
         return self._stores
 
     def close(self) -> None:
+        """Release the leases of every runtime this command built (so recovery can start at once,
+        also after Ctrl-C), then close the stores."""
+        runtimes, self._runtimes = self._runtimes, []
+        for runtime in runtimes:
+            if runtime.leases is not None:
+                runtime.leases.close()
         if self._stores is not None:
             self._stores.close()
             self._stores = None
@@ -115,12 +143,16 @@ class App:
             from abstractruntime.testing import ScriptedLLM
 
             handlers[EffectType.LLM_CALL] = ScriptedLLM()
-        return Runtime(
+        runtime = Runtime(
             run_store=self.stores.run_store,
             ledger_store=ledger,
             effect_handlers=handlers or None,
             workflow_registry=registry,
+            lease_store=self.stores.lease_store,
+            lease_ttl_s=lease_ttl_s(),
         )
+        self._runtimes.append(runtime)
+        return runtime
 
     def root_ns(self, state: RunState) -> dict[str, Any]:
         """The CLI namespace of the run, or of its nearest ancestor that has one (child runs)."""

@@ -1,10 +1,9 @@
-"""Driving runs from the terminal: the progress loop, waits, prompts, outcomes and the registry of
-workflows rebuilt from the targets stored with CLI runs."""
+"""Driving runs from the terminal: the progress loop, waits, prompts, and the registry of workflows
+rebuilt from the targets stored with CLI runs.  Outcomes are printed by ``outcome.py`` (its names are
+importable from here too)."""
 
 from __future__ import annotations
 
-import json
-import shlex
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -15,7 +14,7 @@ import click
 from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunState, RunStatus, WaitReason
 from abstractruntime.core.runtime import Runtime
-from abstractruntime.errors import CorruptRunError
+from abstractruntime.errors import ConcurrencyError, CorruptRunError, ResumeError
 from abstractruntime.scheduler import Scheduler, WorkflowRegistry
 
 from . import render
@@ -27,20 +26,32 @@ from .app import (
     EXIT_USAGE,
     App,
     CliError,
-    exit_code_for,
-    reports_failure,
 )
 from .guard import is_sqlite_corruption
+from .outcome import cli_prefix, is_ancestor, plain_value, report_outcome, resume_command
 from .targets import TargetError, load_target
 
-
-def plain_value(v: Any) -> Any:
-    """An enum member's value (anything else unchanged), for printing."""
-    return getattr(v, "value", v)
+__all__ = [
+    "Driver",
+    "add_run_target",
+    "add_waiting_workflows",
+    "cli_prefix",
+    "drive_woken_listeners",
+    "is_ancestor",
+    "plain_value",
+    "registry_from_store",
+    "report_outcome",
+    "resume_command",
+]
 
 
 class Driver:
-    """Ticks a run (and the child runs it waits on) until it ends or must wait, showing progress."""
+    """Ticks a run (and the child runs it waits on) until it ends or must wait, showing progress.
+
+    Every run it advances is leased first (``runtime.leases``; released when the command ends, Ctrl-C
+    included).  A run leased by another live driver, or advanced by one meanwhile, is left to it:
+    ``drive`` stops there and :attr:`elsewhere` says why.
+    """
 
     def __init__(
         self,
@@ -61,6 +72,22 @@ class Driver:
         self.scheduler = Scheduler(runtime=runtime, registry=registry)
         self.seen: dict[str, int] = {}
         self.out = render.console(stderr=app.json_output)
+        self.elsewhere: str | None = None  # why driving stopped: another driver has the run
+        self._claimed: set[str] = set()
+
+    def claim(self, run_id: str) -> bool:
+        """Lease ``run_id`` for the rest of this command; False (and :attr:`elsewhere` set) when another
+        live driver holds it."""
+        keeper = self.runtime.leases
+        if keeper is None or run_id in self._claimed:
+            return True
+        if keeper.acquire(run_id) is None:
+            lease = keeper.store.get_lease(run_id)
+            owner = lease.owner if lease is not None else "another driver"
+            self.elsewhere = f"run {run_id} is being advanced elsewhere (leased by {owner})"
+            return False
+        self._claimed.add(run_id)
+        return True
 
     def mark_seen(self, run_id: str) -> None:
         self.seen[run_id] = len(self.app.ledger(run_id))
@@ -127,11 +154,19 @@ class Driver:
                 self.out.print("[red]Please pick one of the numbers above.[/red]")
         return {"text": click.prompt(">", prompt_suffix=" ")}
 
-    def _tick(self, state: RunState, fn: Any) -> None:
+    def _step(self, state: RunState, fn: Any) -> bool:
+        """Lease the run, then ``_tick``; False when another driver has it (see :attr:`elsewhere`)."""
+        return self.claim(state.run_id) and self._tick(state, fn)
+
+    def _tick(self, state: RunState, fn: Any) -> bool:
+        """Call ``fn`` (a tick or resume); False when another driver advanced the run meanwhile."""
         try:
             fn()
         except CliError:
             raise
+        except (ConcurrencyError, ResumeError) as exc:
+            self.elsewhere = f"run {state.run_id} is being advanced elsewhere ({type(exc).__name__})"
+            return False
         except Exception as exc:  # a node handler raised: the run stays at that node (SPEC §4.3)
             if isinstance(exc, CorruptRunError) or is_sqlite_corruption(exc):
                 raise  # the store is damaged, not the node: reported by the entry point (exit 6)
@@ -140,6 +175,7 @@ class Driver:
                 f"run {state.run_id} stopped at node {state.current_node!r}: {type(exc).__name__}: {exc}",
                 EXIT_FAILED,
             ) from exc
+        return True
 
     def drive(self, run_id: str) -> RunState:
         current = run_id
@@ -147,8 +183,8 @@ class Driver:
             state = self.runtime.get_state(current)
             self.show_new(current)
             if state.status == RunStatus.RUNNING:
-                spec = self._spec(state)
-                self._tick(state, partial(self.runtime.tick, workflow=spec, run_id=current, max_steps=1))
+                if not self._advance(state):
+                    return self.runtime.get_state(current)
                 continue
             if state.status != RunStatus.WAITING:
                 parent = self._waiting_parent(state)
@@ -180,36 +216,44 @@ class Driver:
                 payload = self._ask(state)
                 if payload is None:
                     return state
-                spec = self._spec(state)
-                key = wait.wait_key
-                self._tick(
-                    state,
-                    partial(
-                        self.runtime.resume,
-                        workflow=spec,
-                        run_id=current,
-                        wait_key=key,
-                        payload=payload,
-                        max_steps=1,
-                    ),
+                resume = partial(
+                    self.runtime.resume,
+                    workflow=self._spec(state),
+                    run_id=current,
+                    wait_key=wait.wait_key,
+                    payload=payload,
+                    max_steps=1,
                 )
+                if not self._step(state, resume):
+                    return self.runtime.get_state(current)
                 continue
             if wait.reason == WaitReason.UNTIL and not self.detach and wait.until:
-                due = _parse_iso(wait.until)
-                delay = (due - datetime.now(timezone.utc)).total_seconds() if due else 0.0
-                if delay > 0:
-                    if self.show_progress:
-                        self.out.print(
-                            f"[dim]… waiting until {wait.until} ({delay:.0f}s; Ctrl-C detaches)[/dim]"
-                        )
-                    try:
-                        time.sleep(delay)
-                    except KeyboardInterrupt:
-                        return state
-                spec = self._spec(state)
-                self._tick(state, partial(self.runtime.tick, workflow=spec, run_id=current, max_steps=1))
+                # leased while sleeping, so a scheduler leaves the timer to us
+                if not self.claim(current) or not self._sleep_until(wait.until):
+                    return state
+                if not self._advance(state):
+                    return self.runtime.get_state(current)
                 continue
             return state
+
+    def _advance(self, state: RunState) -> bool:
+        """One step of ``state``'s run; False when another driver has it (see :attr:`elsewhere`)."""
+        tick = partial(self.runtime.tick, workflow=self._spec(state), run_id=state.run_id, max_steps=1)
+        return self._step(state, tick)
+
+    def _sleep_until(self, until: str) -> bool:
+        """Sleep until the ISO time ``until``; False after Ctrl-C (the run stays waiting)."""
+        due = _parse_iso(until)
+        delay = (due - datetime.now(timezone.utc)).total_seconds() if due else 0.0
+        if delay <= 0:
+            return True
+        if self.show_progress:
+            self.out.print(f"[dim]… waiting until {until} ({delay:.0f}s; Ctrl-C detaches)[/dim]")
+        try:
+            time.sleep(delay)
+        except KeyboardInterrupt:
+            return False
+        return True
 
 
 def _parse_iso(text: str) -> datetime | None:
@@ -218,87 +262,6 @@ def _parse_iso(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def cli_prefix(app: App) -> str:
-    return f"abstractruntime --store {shlex.quote(app.resolved_store_url)}"
-
-
-def report_outcome(app: App, root_id: str, stopped: RunState) -> int:
-    """Print the result (or how to continue) and return the exit code."""
-    root = app.load_state(root_id)
-    out = render.console(stderr=app.json_output)
-    if app.json_output:
-        data: dict[str, Any] = {
-            "run_id": root.run_id,
-            "status": plain_value(root.status),
-            "output": root.output,
-        }
-        data["error"] = root.error
-        if stopped.status == RunStatus.WAITING and stopped.waiting is not None:
-            data["waiting"] = {"run_id": stopped.run_id, **stopped.waiting.to_dict()}
-            data["resume_command"] = resume_command(app, stopped) if _durable(app) else None
-        render.echo_json(data)
-        return exit_code_for(root) if root.status != RunStatus.WAITING else exit_code_for(stopped)
-    if root.status == RunStatus.COMPLETED:
-        failed = reports_failure(root)
-        if failed:
-            out.print(f"[red]✘ run {root.run_id} completed with success: false[/red]")
-        else:
-            out.print(f"[green]✔ run {root.run_id} completed[/green]")
-        click.echo(json.dumps(root.output, indent=2, ensure_ascii=False, default=str))
-        if failed and isinstance(root.output, dict) and root.output.get("error"):
-            click.echo(f"error: {root.output['error']}", err=True)
-        return exit_code_for(root)
-    if root.status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        out.print(f"[red]✘ run {root.run_id} {plain_value(root.status)}[/red]")
-        if root.error:
-            click.echo(f"error: {root.error}", err=True)
-        return exit_code_for(root)
-    if stopped.status == RunStatus.WAITING and stopped.waiting is not None:
-        wait = stopped.waiting
-        if is_paused(stopped):
-            click.echo(f"Run {stopped.run_id} is paused. Continue it with:")
-            click.echo(f"  {cli_prefix(app)} unpause {stopped.run_id}")
-            return exit_code_for(stopped)
-        what = wait.prompt or wait.until or wait.wait_key or ""
-        click.echo(f"Run {stopped.run_id} is waiting ({plain_value(wait.reason)}): {what}")
-        if wait.choices:
-            click.echo("Choices: " + ", ".join(str(c) for c in wait.choices))
-        if not _durable(app):
-            click.echo("It cannot be resumed: the memory:// store ends with this command (use --store).")
-            return exit_code_for(stopped)
-        click.echo("Resume it with:")
-        click.echo(f"  {resume_command(app, stopped)}")
-        return exit_code_for(stopped)
-
-    click.echo(f"Run {root.run_id} is {plain_value(root.status)}")
-    return exit_code_for(root)
-
-
-def _durable(app: App) -> bool:
-    """False for a ``memory://`` store, which no later command can see."""
-    return not app.resolved_store_url.lower().startswith("memory:")
-
-
-def resume_command(app: App, state: RunState) -> str:
-    wait = state.waiting
-    if wait is not None and wait.reason == WaitReason.UNTIL:
-        return f"{cli_prefix(app)} scheduler serve"
-    if wait is not None and wait.reason == WaitReason.USER:
-        return f"{cli_prefix(app)} resume {state.run_id} --answer 'YOUR ANSWER'"
-    return f"{cli_prefix(app)} resume {state.run_id} --payload-json '{{}}'"
-
-
-def is_ancestor(app: App, ancestor_id: str, run_id: str) -> bool:
-    state = app.stores.run_store.load(run_id)
-    seen: set[str] = set()
-    while state is not None and state.parent_run_id and state.run_id not in seen:
-        seen.add(state.run_id)
-        if state.parent_run_id == ancestor_id:
-            return True
-        state = app.stores.run_store.load(state.parent_run_id)
-    return False
 
 
 def registry_from_store(

@@ -211,11 +211,18 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
         parent = app.stores.run_store.load(ancestor)
         ancestor = parent.parent_run_id if parent is not None else None
     key = state.waiting.wait_key
-    driver._tick(
+    driver.claim(run_id)  # best effort: the run's revision decides which resume is applied
+    driver.elsewhere = None
+    if not driver._tick(
         state,
         lambda: runtime.resume(workflow=spec, run_id=run_id, wait_key=key, payload=payload, max_steps=1),
-    )
+    ):
+        raise CliError(
+            f"run {run_id} was resumed by another driver first; this payload was not delivered", EXIT_USAGE
+        )
     stopped = driver.drive(run_id)
+    if driver.elsewhere:  # delivered; only the steps after it are someone else's to take
+        click.echo(f"Payload delivered; {driver.elsewhere}.", err=True)
     root_id = (
         stopped.run_id if stopped.run_id != run_id and is_ancestor(app, stopped.run_id, run_id) else run_id
     )

@@ -1,4 +1,4 @@
-"""``runs list`` and ``runs show``."""
+"""``runs list``, ``runs show`` and ``runs recover`` (in ``recover.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from abstractruntime.core.models import RunStatus, WaitReason
 
 from . import render
 from .app import get_app
+from .recover import recover_cmd
 
 
 @click.group("runs")
@@ -63,5 +64,7 @@ def runs_show(ctx: click.Context, run_id: str, json_output: bool) -> None:
         return
     render.print_state(state, ledger_count=len(app.ledger(run_id)))
 
+
+runs_group.add_command(recover_cmd)  # ``runs recover``, defined in recover.py
 
 COMMANDS = [runs_group]

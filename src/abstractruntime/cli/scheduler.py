@@ -1,4 +1,5 @@
-"""``scheduler serve``: wake timers and resume subworkflow parents of CLI-started runs."""
+"""``scheduler serve``: recover runs whose driver died, wake timers and resume subworkflow parents of
+CLI-started runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from types import FrameType
 
 import click
 
+from abstractruntime.core.recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS
 from abstractruntime.scheduler import Scheduler
 
 from .app import get_app
@@ -30,15 +32,42 @@ def scheduler_group() -> None:
 )
 @click.option("--once", is_flag=True, help="Run one poll cycle and exit.")
 @click.option("--max-cycles", type=click.IntRange(min=1), help="Stop after this many cycles.")
+@click.option(
+    "--recover/--no-recover",
+    default=True,
+    show_default=True,
+    help="Each cycle, continue RUNNING runs whose driver died (no live lease).",
+)
+@click.option(
+    "--max-recovery-attempts",
+    default=DEFAULT_MAX_RECOVERY_ATTEMPTS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Recoveries without progress after which a run is failed.",
+)
 @click.pass_context
-def scheduler_serve(ctx: click.Context, poll_interval: float, once: bool, max_cycles: int | None) -> None:
-    """Poll the store: wake due timers, resume parents of ended child runs. Ctrl-C/SIGTERM stop it."""
+def scheduler_serve(  # noqa: PLR0917 - click passes options as arguments
+    ctx: click.Context,
+    poll_interval: float,
+    once: bool,
+    max_cycles: int | None,
+    recover: bool,
+    max_recovery_attempts: int,
+) -> None:
+    """Poll the store: recover runs whose driver died, wake due timers, resume parents of ended child
+    runs. Ctrl-C/SIGTERM stop it."""
     app = get_app(ctx)
     registry, problems = _registry_from_store(app)
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
     runtime = app.runtime(registry)
-    scheduler = Scheduler(runtime=runtime, registry=registry, poll_interval_s=poll_interval)
+    scheduler = Scheduler(
+        runtime=runtime,
+        registry=registry,
+        poll_interval_s=poll_interval,
+        recover_stranded=recover and runtime.leases is not None,
+        max_recovery_attempts=max_recovery_attempts,
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

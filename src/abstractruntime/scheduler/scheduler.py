@@ -1,11 +1,8 @@
 """``Scheduler`` and ``SchedulerStats`` (SPEC §8.2): an in-process driver for waiting runs.
 
-A poll cycle (:meth:`Scheduler.poll_once`, or the background thread every ``poll_interval_s``) wakes
-every due WAIT_UNTIL run, recovers stranded runs when ``recover_stranded`` is on, and resumes every
-parent whose SUBWORKFLOW child has ended (COMPLETED:
-``{"sub_run_id", "output": child.output}``; FAILED or CANCELLED: ``{"sub_run_id", "output":
-{"success": False, "error": child.error}}``); upstream 0.4.20 only handled timers.  The details are in
-``_polling.py``.  Every run is handled on its own: a node that raises in one run is recorded
+A poll cycle (:meth:`Scheduler.poll_once`, or the background thread every ``poll_interval_s``)
+recovers stranded runs when ``recover_stranded`` is on, wakes every due WAIT_UNTIL run, and resumes every
+parent whose SUBWORKFLOW child has ended (upstream 0.4.20 only handled timers); see ``_polling.py``.  Every run is handled on its own: a node that raises in one run is recorded
 (``stats.runs_failed``, ``stats.errors``, ``on_run_failed``) and the cycle carries on; a tick or resume
 that loses an optimistic-concurrency race (the host advanced the run meanwhile) is skipped and logged
 at debug level.
@@ -66,12 +63,11 @@ class Scheduler:
         batch_size: the ``limit`` of each ``list_due_wait_until`` query (a cycle repeats the query
             until every due timer is handled); must be >= 1.
         recover_stranded: also continue, each cycle, RUNNING runs whose driver died (no live lease;
-            ``Runtime.recover_runs``).  Off by default: hosts that tick runs without leases would
-            see them taken over once idle for a lease TTL.
+            ``Runtime.recover_runs``; off by default, see ``docs/scheduler.md``).
         max_recovery_attempts: recoveries without progress before a stranded run is failed.
 
     Callback exceptions are logged, never raised.  With a lease store on the runtime, every run the
-    scheduler ticks or resumes is leased meanwhile; runs leased by another live driver are left alone.
+    scheduler advances is leased meanwhile; polled runs leased by another live driver are left alone.
 
     Raises:
         TypeError: ``runtime.run_store`` is not a QueryableRunStore, or ``recover_stranded`` without

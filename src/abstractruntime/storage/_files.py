@@ -6,7 +6,8 @@
 * :func:`durable_append` — append whole lines under an exclusive ``flock``; a torn tail left by a crash
   mid-append (bytes after the last newline) is cut off first, so it never merges with a new line.
 * :class:`RunLocks` — exclusive per-run locks valid across threads *and* processes: a striped thread
-  lock plus a POSIX record lock on one byte of a shared lock file (offset derived from the run id).
+  lock plus a POSIX record lock on one byte of a shared lock file (offset derived from the run id);
+  every ``RunLocks`` on one file in a process shares the stripes and the descriptor.
 """
 
 from __future__ import annotations
@@ -128,36 +129,71 @@ def _cut_torn_tail(fd: int) -> None:
         window = min(size, window * 4)
 
 
+class _LockFile:
+    """The state every :class:`RunLocks` on one lock file shares in this process: the stripe locks and
+    one descriptor.  POSIX record locks belong to the process (any descriptor of the file closing drops
+    them all), so two store objects on one directory must share both to exclude each other."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self.fd: int | None = None
+        self.pid = 0
+        self.users = 0
+        self.open_lock = threading.Lock()
+
+    def descriptor(self) -> int:
+        with self.open_lock:
+            if self.fd is None or self.pid != os.getpid():
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self.pid = os.getpid()
+            return self.fd
+
+    def close(self) -> None:
+        with self.open_lock:
+            if self.fd is not None and self.pid == os.getpid():
+                os.close(self.fd)
+            self.fd = None
+
+
+_LOCK_FILES: dict[Path, _LockFile] = {}
+_LOCK_FILES_GUARD = threading.Lock()
+
+
 class RunLocks:
     """Exclusive locks per run id, shared by every thread and process using ``lock_path``.
 
     Two different runs may occasionally share a stripe (they then wait for each other briefly); the
-    same run always maps to the same stripe and the same byte of the lock file.
+    same run always maps to the same stripe and the same byte of the lock file.  Every ``RunLocks`` on
+    the same file in one process shares its stripes and descriptor (see :class:`_LockFile`).
     """
 
     def __init__(self, lock_path: Path) -> None:
-        self._path = lock_path
-        self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
-        self._fd: int | None = None
-        self._pid = 0
-        self._open_lock = threading.Lock()
+        self._path = Path(os.path.abspath(lock_path))
+        self._shared: _LockFile | None = None
+        self._guard = threading.Lock()
 
-    def _lock_fd(self) -> int:
-        with self._open_lock:
-            if self._fd is None or self._pid != os.getpid():
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-                self._pid = os.getpid()
-            return self._fd
+    def _lock_file(self) -> _LockFile:
+        with self._guard:
+            if self._shared is None:
+                with _LOCK_FILES_GUARD:
+                    shared = _LOCK_FILES.get(self._path)
+                    if shared is None:
+                        shared = _LOCK_FILES[self._path] = _LockFile(self._path)
+                    shared.users += 1
+                self._shared = shared
+            return self._shared
 
     @contextmanager
     def hold(self, run_id: str) -> Iterator[None]:
         """Hold the lock of ``run_id`` for the duration of the block."""
         digest = zlib.crc32(run_id.encode("utf-8"))
-        with self._thread_locks[digest % _STRIPES]:
+        shared = self._lock_file()
+        with shared.stripes[digest % _STRIPES]:
             if fcntl is None:
                 yield
                 return
-            fd = self._lock_fd()
+            fd = shared.descriptor()
             offset = digest % _LOCK_SPAN
             fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
             try:
@@ -166,8 +202,16 @@ class RunLocks:
                 fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
     def close(self) -> None:
-        """Close the lock file descriptor (locks held by this process are released)."""
-        with self._open_lock:
-            if self._fd is not None and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
+        """Stop using the lock file; its descriptor closes when the last user in this process closes
+        (the locks reopen it if used again)."""
+        with self._guard:
+            shared, self._shared = self._shared, None
+        if shared is None:
+            return
+        with _LOCK_FILES_GUARD:
+            shared.users -= 1
+            if shared.users > 0:
+                return
+            if _LOCK_FILES.get(self._path) is shared:
+                del _LOCK_FILES[self._path]
+        shared.close()

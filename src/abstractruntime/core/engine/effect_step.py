@@ -12,8 +12,9 @@ Durability rules (``docs/concepts.md``, "One commit per step"):
 A COMPLETED record with the step's idempotency key means the effect already ran: its result is
 reused, the handler is not called and no record is written.
 
-An effect whose payload a durable ledger refuses as not JSON-safe is never executed: its intent cannot
-be recorded, so the step fails with ``NotJsonSafeError: ...`` (no retry).
+An effect whose payload is not JSON-safe is never executed (its idempotency key hashes the payload as
+JSON, and a durable ledger could not record its intent): the step fails with ``NotJsonSafeError: ...``
+(no retry).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from ...errors import NotJsonSafeError
 from ..clock import Clock, to_iso
 from ..effects.registry import EffectRegistry
+from ..jsonable import find_non_json_safe
 from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
 from ..outcome import EffectOutcome, call_effect_handler
 from ..policy import EffectPolicy
@@ -80,7 +82,10 @@ class EffectExecutor:
         policy = self._policy()
         if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
             record_tool_call_warnings(run, effect.payload, node_id=plan.node_id)
-        key = policy.idempotency_key(run=run, node_id=plan.node_id, effect=effect)
+        try:
+            key = policy.idempotency_key(run=run, node_id=plan.node_id, effect=effect)
+        except TypeError as exc:  # the key hashes the payload as JSON: it holds a value that is not
+            return _unstorable_payload(run, effect, exc)
         if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
             effect = Effect(
                 type=effect.type,
@@ -158,6 +163,14 @@ class EffectExecutor:
 
     def _now(self) -> str:
         return to_iso(self._clock.now())
+
+
+def _unstorable_payload(run: RunState, effect: Effect, exc: TypeError) -> EffectStepResult:
+    """The failed step of an effect whose payload is not JSON-safe (it is never executed)."""
+    found = find_non_json_safe(effect.payload, "effect.payload")
+    path, type_name = found if found is not None else ("effect.payload", type(exc).__name__)
+    error = NotJsonSafeError(path=path, type_name=type_name, run_id=run.run_id)
+    return EffectStepResult(EffectOutcome.failed(f"NotJsonSafeError: {error}"), effect, "", False, 0.0)
 
 
 def _elapsed_ms(began: float) -> float:

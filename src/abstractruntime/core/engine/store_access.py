@@ -188,7 +188,7 @@ class StoreAccess:
         """End the run FAILED because its step cannot be stored; returns the failed state.
 
         The failed state is the last one stored (the step's unstorable changes are dropped) with
-        ``error = "NotJsonSafeError at node '<id>': <message>"``, committed with a FAILED record (paired
+        ``error = "NotJsonSafeError: the step at node '<id>' cannot be stored: <message>"``, committed with a FAILED record (paired
         with the effect's STARTED record when the step had one) and the terminal status record.
         ``work`` then holds the failed state.
 
@@ -201,7 +201,7 @@ class StoreAccess:
         base, revision = self._last_stored(work, exc)
         step = next((r for r in reversed(records) if r.effect is not None), None)
         node_id = step.node_id if step is not None else run.current_node
-        error = f"NotJsonSafeError at node {node_id!r}: {exc}"
+        error = f"NotJsonSafeError: the step at node {node_id!r} cannot be stored: {exc}"
         now = run.updated_at
         base.status = RunStatus.FAILED
         base.error = error
