@@ -4,7 +4,8 @@
 line per execution in a side-effect log.  Drivers are killed (SIGKILL) or interrupted (SIGINT) inside
 the workflow of ``recovery_flows.py``; ``runs recover`` and ``scheduler serve --once`` then finish the
 runs, without ever taking over a run whose driver is alive, and without running a committed effect
-twice.  Lease TTLs are short (``ABSTRACTRUNTIME_LEASE_TTL_S``) so the tests wait about a second.
+twice.  Lease TTLs are short (``ABSTRACTRUNTIME_LEASE_TTL_S``, 2 s, renewed every 2/3 s) so the tests
+wait a few seconds, with a margin of several heartbeats for a loaded machine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ HOST = HERE / "cli_host.py"
 FLOWS = HERE / "recovery_flows.py"
 OPS = ("e1", "e2", "e3", "e4", "e5")
 ROOT_FLOWS = HERE.parents[1] / "examples" / "flows"
-TTL_S = 1.0
+TTL_S = 2.0
 TIMEOUT = 60
 
 
@@ -105,6 +107,18 @@ def _only_run(url: str) -> str:
         stores.close()
 
 
+def _sleep_until_lapsed(url: str, run_id: str) -> None:
+    """Sleep until the run's lease expired (read from the store), plus a little."""
+    stores = open_stores(url)
+    try:
+        lease = stores.lease_store.get_lease(run_id)
+    finally:
+        stores.close()
+    assert lease is not None and lease.expires_at is not None
+    remaining = (datetime.fromisoformat(lease.expires_at) - SYSTEM_CLOCK.now()).total_seconds()
+    time.sleep(max(remaining, 0.0) + 0.1)
+
+
 def _check_completed(url: str, env: dict[str, str], run_id: str, tmp_path: Path) -> Counter[str]:
     """The run completed with every result, its ledger verifies, and no committed effect ran twice."""
     shown = _cli(url, env, "runs", "show", run_id, "--json")
@@ -147,7 +161,7 @@ def test_a_sigkilled_run_is_recovered(url: str, recover_with: str, tmp_path: Pat
     env["HOST_SLEEP_S"] = "0"
     early = _cli(url, env, "runs", "recover", run_id)  # the dead driver's lease has not lapsed yet
     assert early.returncode == 2 and "leased by" in early.stdout, early.stdout + early.stderr
-    time.sleep(TTL_S + 0.2)
+    _sleep_until_lapsed(url, run_id)
     if recover_with == "runs recover":
         done = _cli(url, env, "runs", "recover", run_id)
         assert done.returncode == 0 and done.stdout.startswith(f"recovered {run_id}"), (
@@ -186,7 +200,7 @@ def test_ctrl_c_releases_the_lease_so_recovery_starts_at_once(url: str, tmp_path
 
 def test_a_live_drivers_run_is_never_taken_over(url: str, tmp_path: Path) -> None:
     env = _env(tmp_path, sleep_s=0)
-    env["HOST_MIN_SLEEP_S"] = "0.8"  # 4 s of effects, 4 TTLs: only the heartbeat keeps the lease live
+    env["HOST_MIN_SLEEP_S"] = "1.2"  # 6 s of effects, 3 TTLs: only the heartbeat keeps the lease live
     driver = _start(url, env)
     _wait_for_effects(tmp_path, 1)
     run_id = _only_run(url)
