@@ -101,7 +101,8 @@ class RunRecovery:
         max_steps: int = DEFAULT_RECOVERY_MAX_STEPS,
         limit: int = 1000,
     ) -> list[RecoveryOutcome]:
-        """Recover every stranded run among the ``limit`` RUNNING runs updated least recently.
+        """Recover every stranded run among the ``limit`` most recently updated RUNNING runs, oldest
+        first.
 
         Args:
             workflows: ``workflow_id -> WorkflowSpec | None`` (default the runtime's registry).
@@ -109,10 +110,10 @@ class RunRecovery:
             stale_after_s: seconds a RUNNING run without any lease row must have been idle before it
                 counts as stranded (default the lease TTL).
             max_steps: steps each recovery takes at most.
-            limit: how many RUNNING runs are examined.
+            limit: how many RUNNING runs are examined (the most recently updated ones).
 
         Returns:
-            One outcome per RUNNING run examined, oldest first.
+            One outcome per RUNNING run examined, least recently updated first.
 
         Raises:
             CapabilityError (RuntimeError): no lease store, or a run store without ``list_runs``.
