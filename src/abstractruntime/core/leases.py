@@ -169,6 +169,14 @@ class LeaseKeeper:
                 self._lost.discard(run_id)
             self._release_in_store(run_id, forget)
 
+    def abandon(self, run_id: str) -> None:
+        """Stop holding ``run_id`` without releasing it in the store: the lease lapses at its expiry
+        (recovery uses this to space out attempts on a run whose node keeps raising)."""
+        with self._io_lock, self._lock:
+            self._holds.pop(run_id, None)
+            self._leases.pop(run_id, None)
+            self._lost.discard(run_id)
+
     def release_all(self) -> None:
         """Release every lease held, whatever the hold counts (a driver exiting, Ctrl-C included)."""
         with self._io_lock:

@@ -14,7 +14,9 @@ are reused through their idempotency key, never executed again.
 Attempts are counted in the lease row: each recovery that finds the run where the previous one left
 it (same revision: no step committed in between) counts one more.  A node that keeps raising, or keeps
 killing its driver, fails the run once ``max_attempts`` recoveries made no progress, with the error
-``Recovery gave up after N attempts at node '<id>': ...`` and a FAILED ledger record.
+``Recovery gave up after N attempts at node '<id>': ...`` and a FAILED ledger record.  After an attempt
+whose node raised, the lease is left to lapse instead of being released, so the next attempt comes
+one lease TTL later (time to fix the code), not at the next poll.
 """
 
 from __future__ import annotations
@@ -172,21 +174,32 @@ class RunRecovery:
         if lease is None:
             return RecoveryOutcome(run_id, "skipped", "another driver took the lease first")
         try:
-            current = self._runtime.get_state(run_id)
-            if current.status != RunStatus.RUNNING or is_paused(current):
-                return RecoveryOutcome(run_id, "skipped", "no longer running", current)
-            attempt = lease.recoveries
-            if attempt > max_attempts:
-                message = f"no step committed in {max_attempts} recovery attempts (its driver kept dying)"
-                return self._give_up(current, attempt, max_attempts, message)
-            _log.info("recovering run %s at node %s (attempt %d)", run_id, current.current_node, attempt)
-            return self._drive(current, spec, attempt, max_attempts, max_steps)
-        finally:
+            outcome, lapse = self._attempt(run_id, lease.recoveries, spec, max_attempts, max_steps)
+        except BaseException:
             keeper.release(run_id)
+            raise
+        if lapse:  # a node raised: the next attempt comes once the lease lapses, one TTL from now
+            keeper.abandon(run_id)
+        else:
+            keeper.release(run_id)
+        return outcome
+
+    def _attempt(
+        self, run_id: str, attempt: int, spec: WorkflowSpec, max_attempts: int, max_steps: int
+    ) -> tuple[RecoveryOutcome, bool]:
+        """One recovery attempt under the lease; the flag says whether to let the lease lapse."""
+        current = self._runtime.get_state(run_id)
+        if current.status != RunStatus.RUNNING or is_paused(current):
+            return RecoveryOutcome(run_id, "skipped", "no longer running", current), False
+        if attempt > max_attempts:
+            message = f"no step committed in {max_attempts} recovery attempts (its driver kept dying)"
+            return self._give_up(current, attempt, max_attempts, message), False
+        _log.info("recovering run %s at node %s (attempt %d)", run_id, current.current_node, attempt)
+        return self._drive(current, spec, attempt, max_attempts, max_steps)
 
     def _drive(
         self, run: RunState, spec: WorkflowSpec, attempt: int, max_attempts: int, max_steps: int
-    ) -> RecoveryOutcome:
+    ) -> tuple[RecoveryOutcome, bool]:
         keeper = self._keeper()
         state, steps = run, 0
         try:
@@ -195,18 +208,20 @@ class RunRecovery:
                 state = self._runtime.tick(workflow=spec, run_id=run.run_id, max_steps=budget)
                 steps += budget
                 if keeper.lost(run.run_id):
-                    return RecoveryOutcome(run.run_id, "error", "lease lost while recovering", state, attempt)
+                    lost = RecoveryOutcome(run.run_id, "error", "lease lost while recovering", state, attempt)
+                    return lost, False
         except ConcurrencyError as exc:
-            return RecoveryOutcome(run.run_id, "error", f"another driver advanced it: {exc}", None, attempt)
+            detail = f"another driver advanced it: {exc}"
+            return RecoveryOutcome(run.run_id, "error", detail, None, attempt), False
         except Exception as exc:  # noqa: BLE001 - a node that raises is what recovery counts and reports
             at = self._runtime.get_state(run.run_id)
             message = f"{type(exc).__name__}: {exc}"
             if attempt >= max_attempts:
-                return self._give_up(at, attempt, max_attempts, message)
+                return self._give_up(at, attempt, max_attempts, message), False
             _log.warning("recovery of run %s, attempt %d/%d: %s", run.run_id, attempt, max_attempts, message)
-            return RecoveryOutcome(run.run_id, "error", message, at, attempt)
+            return RecoveryOutcome(run.run_id, "error", message, at, attempt), True
         status = RunStatus(state.status).value
-        return RecoveryOutcome(run.run_id, "recovered", f"now {status}", state, attempt)
+        return RecoveryOutcome(run.run_id, "recovered", f"now {status}", state, attempt), False
 
     def _give_up(self, run: RunState, attempt: int, max_attempts: int, message: str) -> RecoveryOutcome:
         error = f"Recovery gave up after {max_attempts} attempts at node {run.current_node!r}: {message}"
