@@ -27,6 +27,8 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── CyclicValueError              (ValueError)   a value that contains itself (offloading)
     ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
+    ├── CodeLimitExceededError        (RuntimeError) a code node hit a host limit (cpu, memory, wall...)
+    ├── CodeLimitConfigError          (ValueError)   a code-node limit the host configured is invalid
     └── MissingExtraError             (ImportError)  an optional dependency is not installed
 
 KeyError subclasses keep the builtin ``str()`` (the message is quoted), exactly like the ``KeyError``
@@ -38,6 +40,8 @@ from __future__ import annotations
 __all__ = [
     "AbstractRuntimeError",
     "CapabilityError",
+    "CodeLimitConfigError",
+    "CodeLimitExceededError",
     "ConcurrencyError",
     "CorruptArtifactError",
     "CorruptRunError",
@@ -333,6 +337,3 @@ class CodeLimitConfigError(AbstractRuntimeError, ValueError):
         super().__init__(message)
         self.setting = setting
         self.value = value
-
-
-__all__ += ["CodeLimitConfigError", "CodeLimitExceededError"]
