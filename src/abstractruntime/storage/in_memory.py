@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from ..core.models import RunState, RunStatus, StepRecord, StepStatus, WaitReaso
 from ..errors import ConcurrencyError
 from ._query import due_until, index_row, matches, newest_first
 from .base import Checkpoint, LedgerStore, Link, RunStore, append_records
-from .leases import RunLease, lease_after_acquire, lease_after_release, lease_after_renew
+from .leases import LeaseRules, LeaseSlot, RunLease
 
 __all__ = ["InMemoryLeaseStore", "InMemoryLedgerStore", "InMemoryRunStore"]
 
@@ -191,57 +192,23 @@ class InMemoryLedgerStore(LedgerStore):
         return {run_id: self.count(run_id) for run_id in run_ids}
 
 
-class InMemoryLeaseStore:
+class InMemoryLeaseStore(LeaseRules):
     """Run leases in a dict under one lock (a :class:`~abstractruntime.storage.leases.RunLeaseStore`)."""
 
     def __init__(self) -> None:
         self._rows: dict[str, RunLease] = {}
         self._lock = threading.Lock()
 
-    def acquire_lease(
-        self,
-        run_id: str,
-        *,
-        owner: str,
-        ttl_s: float,
-        now: datetime,
-        recovery_mark: str | None = None,
-    ) -> RunLease | None:
-        """Take the lease unless another owner's is live (compare-and-set under the lock)."""
-        with self._lock:
-            lease = lease_after_acquire(
-                self._rows.get(run_id),
-                run_id=run_id,
-                owner=owner,
-                ttl_s=ttl_s,
-                now=now,
-                recovery_mark=recovery_mark,
-            )
-            if lease is not None:
-                self._rows[run_id] = lease
-            return lease
-
-    def renew_lease(self, run_id: str, *, owner: str, ttl_s: float, now: datetime) -> bool:
-        """Extend ``owner``'s lease by ``ttl_s`` seconds from ``now``; False when it was lost."""
-        with self._lock:
-            lease = lease_after_renew(self._rows.get(run_id), owner=owner, ttl_s=ttl_s, now=now)
+    @contextmanager
+    def _slot(self, run_id: str) -> Iterator[LeaseSlot]:
+        def write(lease: RunLease | None) -> None:
             if lease is None:
-                return False
-            self._rows[run_id] = lease
-            return True
-
-    def release_lease(self, run_id: str, *, owner: str, forget: bool = False) -> bool:
-        """Drop ``owner``'s claim (delete the row when ``forget``); False when not held."""
-        with self._lock:
-            current = self._rows.get(run_id)
-            if current is None or current.owner != owner:
-                return False
-            kept = lease_after_release(current, owner=owner, forget=forget)
-            if kept is None:
-                del self._rows[run_id]
+                self._rows.pop(run_id, None)
             else:
-                self._rows[run_id] = kept
-            return True
+                self._rows[run_id] = lease
+
+        with self._lock:
+            yield LeaseSlot(self._rows.get(run_id), write)
 
     def get_lease(self, run_id: str) -> RunLease | None:
         """The row of ``run_id``, or None."""

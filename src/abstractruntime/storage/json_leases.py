@@ -1,6 +1,6 @@
 """``JsonFileLeaseStore``: one ``lease_<run_id>.json`` file per leased run (see ``leases.py``).
 
-Every change happens under the run's lock in ``<base_dir>/.leases.lock`` (the per-run lock of
+Every change (the shared rules of ``LeaseRules``) happens under the run's lock in ``<base_dir>/.leases.lock`` (the per-run lock of
 ``_files.RunLocks``, valid across threads and processes): read the file, apply the lease rule, replace
 the file atomically.  That makes an acquire a compare-and-set between processes.  The directory may be
 shared with ``JsonFileRunStore`` and ``JsonlLedgerStore``; their file names never collide.
@@ -12,12 +12,14 @@ import builtins
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import CorruptRunError
 from ._files import RunLocks, atomic_write, remove_stale_temp_files
-from .leases import RunLease, lease_after_acquire, lease_after_release, lease_after_renew
+from .leases import LeaseRules, LeaseSlot, RunLease
 
 __all__ = ["JsonFileLeaseStore"]
 
@@ -25,7 +27,7 @@ _log = logging.getLogger("abstractruntime.storage.json_files")
 _PREFIX, _SUFFIX = "lease_", ".json"
 
 
-class JsonFileLeaseStore:
+class JsonFileLeaseStore(LeaseRules):
     """Run leases as ``<base_dir>/lease_<run_id>.json`` files (a ``RunLeaseStore``).
 
     Args:
@@ -66,49 +68,11 @@ class JsonFileLeaseStore:
         else:
             atomic_write(path, json.dumps(lease.to_dict(), separators=(",", ":")).encode("utf-8"))
 
-    def acquire_lease(
-        self,
-        run_id: str,
-        *,
-        owner: str,
-        ttl_s: float,
-        now: datetime,
-        recovery_mark: str | None = None,
-    ) -> RunLease | None:
-        """Take the lease unless another owner's is live (compare-and-set under the run's file lock)."""
+    @contextmanager
+    def _slot(self, run_id: str) -> Iterator[LeaseSlot]:
         path = self._path(run_id)
         with self._locks.hold(run_id):
-            lease = lease_after_acquire(
-                self._read(path),
-                run_id=run_id,
-                owner=owner,
-                ttl_s=ttl_s,
-                now=now,
-                recovery_mark=recovery_mark,
-            )
-            if lease is not None:
-                self._write(path, lease)
-            return lease
-
-    def renew_lease(self, run_id: str, *, owner: str, ttl_s: float, now: datetime) -> bool:
-        """Extend ``owner``'s lease by ``ttl_s`` seconds from ``now``; False when it was lost."""
-        path = self._path(run_id)
-        with self._locks.hold(run_id):
-            lease = lease_after_renew(self._read(path), owner=owner, ttl_s=ttl_s, now=now)
-            if lease is None:
-                return False
-            self._write(path, lease)
-            return True
-
-    def release_lease(self, run_id: str, *, owner: str, forget: bool = False) -> bool:
-        """Drop ``owner``'s claim (delete the file when ``forget``); False when not held."""
-        path = self._path(run_id)
-        with self._locks.hold(run_id):
-            current = self._read(path)
-            if current is None or current.owner != owner:
-                return False
-            self._write(path, lease_after_release(current, owner=owner, forget=forget))
-            return True
+            yield LeaseSlot(self._read(path), lambda lease: self._write(path, lease))
 
     def get_lease(self, run_id: str) -> RunLease | None:
         """The row of ``run_id``, or None."""

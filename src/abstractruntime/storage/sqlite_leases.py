@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from .leases import RunLease, lease_after_acquire, lease_after_release, lease_after_renew, lease_stamp
+from .leases import LeaseRules, LeaseSlot, RunLease, lease_stamp
 from .sqlite_db import SqliteDatabase
 
 __all__ = ["SqliteLeaseStore"]
@@ -30,7 +32,7 @@ def _row_to_lease(row: sqlite3.Row | tuple[object, ...]) -> RunLease:
     )
 
 
-class SqliteLeaseStore:
+class SqliteLeaseStore(LeaseRules):
     """Run leases over a :class:`SqliteDatabase` (a ``RunLeaseStore``)."""
 
     def __init__(self, db: SqliteDatabase) -> None:
@@ -60,50 +62,17 @@ class SqliteLeaseStore:
             ),
         )
 
-    def acquire_lease(
-        self,
-        run_id: str,
-        *,
-        owner: str,
-        ttl_s: float,
-        now: datetime,
-        recovery_mark: str | None = None,
-    ) -> RunLease | None:
-        """Take the lease unless another owner's is live (compare-and-set in one transaction)."""
+    @contextmanager
+    def _slot(self, run_id: str) -> Iterator[LeaseSlot]:
         with self._db.transaction() as conn:
-            lease = lease_after_acquire(
-                self._get(conn, run_id),
-                run_id=run_id,
-                owner=owner,
-                ttl_s=ttl_s,
-                now=now,
-                recovery_mark=recovery_mark,
-            )
-            if lease is not None:
-                self._put(conn, lease)
-            return lease
 
-    def renew_lease(self, run_id: str, *, owner: str, ttl_s: float, now: datetime) -> bool:
-        """Extend ``owner``'s lease by ``ttl_s`` seconds from ``now``; False when it was lost."""
-        with self._db.transaction() as conn:
-            lease = lease_after_renew(self._get(conn, run_id), owner=owner, ttl_s=ttl_s, now=now)
-            if lease is None:
-                return False
-            self._put(conn, lease)
-            return True
+            def write(lease: RunLease | None) -> None:
+                if lease is None:
+                    conn.execute("DELETE FROM run_leases WHERE run_id = ?", (run_id,))
+                else:
+                    self._put(conn, lease)
 
-    def release_lease(self, run_id: str, *, owner: str, forget: bool = False) -> bool:
-        """Drop ``owner``'s claim (delete the row when ``forget``); False when not held."""
-        with self._db.transaction() as conn:
-            current = self._get(conn, run_id)
-            if current is None or current.owner != owner:
-                return False
-            kept = lease_after_release(current, owner=owner, forget=forget)
-            if kept is None:
-                conn.execute("DELETE FROM run_leases WHERE run_id = ?", (run_id,))
-            else:
-                self._put(conn, kept)
-            return True
+            yield LeaseSlot(self._get(conn, run_id), write)
 
     def get_lease(self, run_id: str) -> RunLease | None:
         """The row of ``run_id``, or None."""
