@@ -90,6 +90,8 @@ class App:
     store_source: str = "default"
     _stores: Stores | None = field(default=None, repr=False)
     _runtimes: list[Runtime] = field(default_factory=list, repr=False)
+    llm_options: dict[str, str | None] = field(default_factory=dict)
+    """``base_url``/``model``/``api_key`` given on the command line (``run``/``resume``)."""
 
     @property
     def resolved_store_url(self) -> str:
@@ -133,8 +135,15 @@ class App:
         return list(self.stores.ledger_store.list(run_id))
 
     def runtime(
-        self, registry: WorkflowRegistry | None = None, *, fake_llm: bool = False, hash_chain: bool = True
+        self,
+        registry: WorkflowRegistry | None = None,
+        *,
+        fake_llm: bool = False,
+        hash_chain: bool = True,
+        stored_llm: Any = None,
     ) -> Runtime:
+        """A runtime over the stores, with the LLM of ``--fake-llm``, the LLM options/env/config, or the one
+        the run recorded (``stored_llm``); without any, LLM_CALL fails saying how to configure one."""
         ledger = self.stores.ledger_store
         if hash_chain:
             ledger = HashChainedLedgerStore(ledger)
@@ -143,6 +152,8 @@ class App:
             from abstractruntime.testing import ScriptedLLM
 
             handlers[EffectType.LLM_CALL] = ScriptedLLM()
+        else:
+            handlers.update(self.llm_handlers(stored_llm))
         runtime = Runtime(
             run_store=self.stores.run_store,
             ledger_store=ledger,
@@ -153,6 +164,22 @@ class App:
         )
         self._runtimes.append(runtime)
         return runtime
+
+    def llm_settings(self, stored_llm: Any = None) -> Any:
+        """The :class:`~abstractruntime.cli.llm.LlmSettings` to use, or None (see ``cli/llm.py``)."""
+        from .llm import resolve_llm_settings
+
+        return resolve_llm_settings(**self.llm_options, stored=stored_llm)
+
+    def llm_handlers(self, stored_llm: Any = None) -> dict[Any, Any]:
+        from abstractruntime.errors import MissingExtraError
+
+        from .llm import llm_effect_handlers
+
+        try:
+            return llm_effect_handlers(self.llm_settings(stored_llm))
+        except MissingExtraError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
 
     def root_ns(self, state: RunState) -> dict[str, Any]:
         """The CLI namespace of the run, or of its nearest ancestor that has one (child runs)."""
@@ -210,6 +237,7 @@ class App:
             )
         runtime = self.runtime(
             registry,
+            stored_llm=ns.get("cli_llm"),
             fake_llm=bool(ns.get(CLI_NS_FAKE_LLM)),
             hash_chain=ns.get(CLI_NS_HASH_CHAIN, True) is not False,
         )

@@ -34,6 +34,7 @@ from .driver import (
     plain_value,
     report_outcome,
 )
+from .llm import CLI_NS_LLM
 from .targets import TargetError, load_target
 
 
@@ -80,6 +81,22 @@ def _interactive(flag: bool | None) -> bool:
         return False
 
 
+def llm_options(func: Any) -> Any:
+    """``--llm-base-url``, ``--llm-model``, ``--llm-api-key`` (see ``cli/llm.py`` for env and config)."""
+    func = click.option(
+        "--llm-api-key",
+        help="Bearer token for the LLM server (env ABSTRACTRUNTIME_LLM_API_KEY). Never stored in the run.",
+    )(func)
+    func = click.option(
+        "--llm-model", help="Model name sent to the LLM server (env ABSTRACTRUNTIME_LLM_MODEL)."
+    )(func)
+    return click.option(
+        "--llm-base-url",
+        help="An OpenAI-compatible server, e.g. http://127.0.0.1:11434 (Ollama), http://127.0.0.1:1234 "
+        "(LM Studio); env ABSTRACTRUNTIME_LLM_BASE_URL.",
+    )(func)
+
+
 @click.command("run")
 @click.argument("target")
 @click.option(
@@ -105,6 +122,7 @@ def _interactive(flag: bool | None) -> bool:
 @click.option(
     "--json", "json_output", is_flag=True, help="Print the outcome as JSON (progress goes to stderr)."
 )
+@llm_options
 @click.pass_context
 def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     ctx: click.Context,
@@ -118,6 +136,9 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     session_id: str | None,
     quiet: bool,
     json_output: bool,
+    llm_base_url: str | None,
+    llm_model: str | None,
+    llm_api_key: str | None,
 ) -> None:
     """Start TARGET and drive it: a VisualFlow .json, a .flow bundle[:entrypoint] or module:attribute."""
     app = get_app(ctx)
@@ -135,8 +156,13 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     if loaded.kind == "python":
         ns[CLI_NS_CWD] = cwd
         ns[CLI_NS_CODE_SHA256] = loaded.code_sha256
+    app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
     if fake_llm:
         ns[CLI_NS_FAKE_LLM] = True
+    else:
+        settings = app.llm_settings()
+        if settings is not None:
+            ns[CLI_NS_LLM] = settings.stored()
     if no_hash_chain:
         ns[CLI_NS_HASH_CHAIN] = False
     run_vars["_runtime"] = ns
@@ -172,6 +198,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     help="The run's workflow (TARGET as for `run`), instead of the one stored with the run. Needed for "
     "a Python target whose code changed since the run started.",
 )
+@llm_options
 @click.pass_context
 def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     ctx: click.Context,
@@ -183,9 +210,13 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     quiet: bool,
     json_output: bool,
     operator_target: str | None,
+    llm_base_url: str | None,
+    llm_model: str | None,
+    llm_api_key: str | None,
 ) -> None:
     """Resume the waiting run RUN_ID with an answer or a payload, then drive it on."""
     app = get_app(ctx)
+    app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
     app.json_output = app.json_output or json_output
     _refuse_detached_memory_store(app, detach)
     if (answer is None) == (payload_json is None):
