@@ -29,7 +29,14 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
     ├── CodeLimitExceededError        (RuntimeError) a code node hit a host limit (cpu, memory, wall...)
     ├── CodeLimitConfigError          (ValueError)   a code-node limit the host configured is invalid
-    └── MissingExtraError             (ImportError)  an optional dependency is not installed
+    ├── MissingExtraError             (ImportError)  an optional dependency is not installed
+    └── LLMCallError                  (RuntimeError) an LLM server call failed (``status``, ``retryable``)
+        ├── LLMAuthError                             HTTP 401/403: bad or missing credentials
+        ├── LLMNotFoundError                         HTTP 404: unknown model or endpoint
+        ├── LLMRateLimitError                        HTTP 429 (retryable; ``retry_after_s``)
+        ├── LLMServerError                           HTTP 5xx (retryable)
+        ├── LLMConnectionError                       refused, reset or timed out (retryable; ``timed_out``)
+        └── LLMResponseError                         a 2xx answer that is not a chat completion
 
 KeyError subclasses keep the builtin ``str()`` (the message is quoted), exactly like the ``KeyError``
 the specification documents.
@@ -51,6 +58,13 @@ __all__ = [
     "InvalidEventKeyError",
     "InvalidRecordError",
     "InvalidStepPlanError",
+    "LLMAuthError",
+    "LLMCallError",
+    "LLMConnectionError",
+    "LLMNotFoundError",
+    "LLMRateLimitError",
+    "LLMResponseError",
+    "LLMServerError",
     "MissingExtraError",
     "NotJsonSafeError",
     "ResumeError",
@@ -337,3 +351,86 @@ class CodeLimitConfigError(AbstractRuntimeError, ValueError):
         super().__init__(message)
         self.setting = setting
         self.value = value
+
+
+# ------------------------------------------------------------------------------------------ LLM server calls
+class LLMCallError(AbstractRuntimeError, RuntimeError):
+    """A call to an LLM server failed (``integrations.abstractcore.llm_client``).
+
+    Attributes:
+        status: the HTTP status code, or None when no response arrived (connection refused, timeout).
+        retryable: True when trying again later may succeed (429, 5xx, connection problems); the LLM_CALL
+            handler then lets the runtime's effect policy retry it, otherwise the effect fails at once.
+        url: the URL that was called, when known.
+    """
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool | None = None,
+        url: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id)
+        self.status = status
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.url = url
+
+
+class LLMAuthError(LLMCallError):
+    """The server refused the credentials (HTTP 401 or 403); check the ``Authorization`` header or API key."""
+
+
+class LLMNotFoundError(LLMCallError):
+    """The server does not know the model or the endpoint (HTTP 404)."""
+
+
+class LLMRateLimitError(LLMCallError):
+    """The server is rate limiting (HTTP 429); ``retry_after_s`` is its ``Retry-After`` in seconds, if sent."""
+
+    default_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        status: int | None = 429,
+        retryable: bool | None = None,
+        url: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, retryable=retryable, url=url, run_id=run_id)
+        self.retry_after_s = retry_after_s
+
+
+class LLMServerError(LLMCallError):
+    """The server failed (HTTP 5xx)."""
+
+    default_retryable = True
+
+
+class LLMConnectionError(LLMCallError):
+    """No response: the connection was refused or reset, or the request timed out (``timed_out``)."""
+
+    default_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timed_out: bool = False,
+        retryable: bool | None = None,
+        url: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=None, retryable=retryable, url=url, run_id=run_id)
+        self.timed_out = timed_out
+
+
+class LLMResponseError(LLMCallError):
+    """The server answered 2xx with something that is not a chat completion (malformed JSON, no choices)."""

@@ -27,6 +27,8 @@ class EffectOutcome:
     result: dict[str, Any] | None = None
     wait: WaitState | None = None
     error: str | None = None
+    retryable: bool = True
+    """False stops the retries of a failed attempt (an extension: for example an HTTP 401 that no retry fixes)."""
 
     @classmethod
     def completed(cls, result: dict[str, Any] | None = None) -> EffectOutcome:
@@ -39,9 +41,13 @@ class EffectOutcome:
         return cls(status="waiting", wait=wait)
 
     @classmethod
-    def failed(cls, error: str) -> EffectOutcome:
-        """The attempt failed with the message ``error`` (retried under the effect policy)."""
-        return cls(status="failed", error=error)
+    def failed(cls, error: str, *, retryable: bool = True) -> EffectOutcome:
+        """The attempt failed with the message ``error``.
+
+        It is retried under the effect policy unless ``retryable`` is False, which fails the effect at once
+        (the run's error still reads ``Effect failed after <n> attempts: <error>``).
+        """
+        return cls(status="failed", error=error, retryable=retryable)
 
 
 EffectHandler = Callable[..., EffectOutcome]

@@ -4,9 +4,21 @@
   ``WAIT_UNTIL`` deadline or through retry backoffs without sleeping.
 * :class:`ScriptedLLM`, :class:`ScriptedTools`, :func:`scripted_handlers` — deterministic LLM_CALL and
   TOOL_CALLS effect handlers that record their calls (see :mod:`.doubles`).
+* :class:`OpenAIStubServer` — a loopback OpenAI-compatible chat server, scripted turn by turn, that
+  records every request (see :mod:`.openai_stub`; standard library only).
 """
 
 from .clock import FakeClock
 from .doubles import ScriptedLLM, ScriptedTools, schema_example, scripted_handlers
+from .openai_stub import OpenAIStubServer, StubResponse, chat_completion
 
-__all__ = ["FakeClock", "ScriptedLLM", "ScriptedTools", "schema_example", "scripted_handlers"]
+__all__ = [
+    "FakeClock",
+    "OpenAIStubServer",
+    "ScriptedLLM",
+    "ScriptedTools",
+    "StubResponse",
+    "chat_completion",
+    "schema_example",
+    "scripted_handlers",
+]

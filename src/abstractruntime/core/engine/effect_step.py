@@ -145,6 +145,9 @@ class EffectExecutor:
                 self._access.append(record)
             else:
                 pending.append(record)
+            if not outcome.retryable:  # the handler knows no retry can help (e.g. HTTP 401)
+                max_attempts = attempt
+                break
             if attempt < max_attempts:
                 self._clock.sleep(float(policy.backoff_seconds(effect=effect, attempt=attempt)))
         failure = EffectOutcome.failed(f"Effect failed after {max_attempts} attempts: {last_error}")
