@@ -1,4 +1,4 @@
-"""LLM calls, tool calls and agents as durable effects (SPEC §11.1–§11.7).
+"""LLM calls, tool calls and agents as durable effects (SPEC §11.1-§11.7).
 
 Importing this package imports nothing heavy: every public name is resolved on first access (PEP 562), so
 ``import abstractruntime.integrations.abstractcore`` works without the ``llm`` or ``abstractcore`` extras and a
@@ -16,9 +16,16 @@ from typing import Any
 
 _LAZY: dict[str, str] = {
     # name -> module (relative to this package); each module imports its own extras lazily
+    # tools (tool_executor, tool_handler, default_tools)
+    "ApprovalToolExecutor": "tool_executor",
+    "MappingToolExecutor": "tool_executor",
+    "PassthroughToolExecutor": "tool_executor",
+    "ToolApprovalPolicy": "tool_executor",
+    "ToolExecutor": "tool_executor",
+    "make_tool_calls_handler": "tool_handler",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazy names are the public names
 
 
 def __getattr__(name: str) -> Any:

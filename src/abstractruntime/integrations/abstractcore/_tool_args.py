@@ -1,0 +1,114 @@
+"""Tool-call argument handling shared by the executors: canonical keyword names and failure-shaped outputs.
+
+Models name arguments loosely (``filePath``, ``file-path``, ``filename`` for a parameter called
+``file_path``).  :func:`canonical_kwargs` maps what a call gives onto what the Python function accepts:
+
+1. a JSON string is parsed; a lone nested ``{"arguments": {...}}`` is unwrapped;
+2. a key matches a parameter when both are equal after lower-casing and removing ``_``, ``-`` and spaces;
+3. otherwise a key and a parameter in the same synonym group match (``path``/``file_path``/``filename``,
+   ``dir``/``directory``/``folder``, ``query``/``pattern``/``search``, ``start``/``start_line``/``offset``,
+   ``end``/``end_line``, ...);
+4. keys the function does not accept are dropped (unless it takes ``**kwargs``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["canonical_kwargs", "failure_of", "normalize_key", "parse_arguments"]
+
+_SYNONYM_GROUPS: tuple[frozenset[str], ...] = (
+    frozenset({"path", "filepath", "filename", "file", "fname", "target", "targetpath"}),
+    frozenset({"dir", "directory", "directorypath", "folder", "folderpath", "rootdir", "root", "basedir"}),
+    frozenset({"query", "pattern", "search", "searchterm", "q", "regex", "term"}),
+    frozenset({"start", "startline", "offset", "fromline", "linestart"}),
+    frozenset({"end", "endline", "toline", "lineend"}),
+    frozenset({"content", "contents", "text", "data", "body"}),
+    frozenset({"command", "cmd", "shellcommand"}),
+    frozenset({"url", "uri", "link"}),
+)
+
+_FAILURE_PREFIXES = ("Error:", "❌", "🚫", "⏰")
+
+
+def normalize_key(key: str) -> str:
+    """``key`` lower-cased without ``_``, ``-`` and spaces (``"File-Path"`` → ``"filepath"``)."""
+    return "".join(ch for ch in key.lower() if ch not in "_- ")
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """The argument dict of a call: a dict as is, a JSON object string parsed, anything else ``{}``.
+
+    A dict whose only key is ``arguments`` holding a dict (a doubly wrapped call) is unwrapped.
+    """
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return {}
+    if not isinstance(raw, dict):
+        return {}
+    while set(raw) == {"arguments"} and isinstance(raw["arguments"], (dict, str)):
+        inner = raw["arguments"]
+        raw = parse_arguments(inner) if isinstance(inner, str) else inner
+    return dict(raw)
+
+
+def _group_of(key: str) -> frozenset[str] | None:
+    return next((group for group in _SYNONYM_GROUPS if key in group), None)
+
+
+def canonical_kwargs(func: Callable[..., Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments to call ``func`` with, from a call's loosely named ``arguments``."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return dict(arguments)
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {
+        normalize_key(name): name
+        for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    if "arguments" in arguments and isinstance(arguments["arguments"], dict) and "arguments" not in named:
+        merged = dict(arguments["arguments"])
+        merged.update({k: v for k, v in arguments.items() if k != "arguments"})
+        arguments = merged
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        target = _target(str(key), named)
+        if target is None:
+            if accepts_any:
+                out[str(key)] = value
+            continue
+        if target in out and normalize_key(str(key)) != normalize_key(target):
+            continue  # a synonym never overrides the parameter given by its own name
+        out[target] = value
+    return out
+
+
+def _target(key: str, named: dict[str, str]) -> str | None:
+    norm = normalize_key(key)
+    if norm in named:
+        return named[norm]
+    group = _group_of(norm)
+    if group is None:
+        return None
+    return next((name for n, name in named.items() if n in group), None)
+
+
+def failure_of(output: Any) -> str | None:
+    """The error message when ``output`` reports a failure, else None.
+
+    Failure-shaped outputs: a dict with ``success`` or ``ok`` set to False (its ``error``/``message``
+    becomes the message), or a string starting with ``Error:``, ``❌``, ``🚫`` or ``⏰``.
+    """
+    if isinstance(output, dict) and (output.get("success") is False or output.get("ok") is False):
+        message = output.get("error") or output.get("message") or "Tool reported failure"
+        return str(message)
+    if isinstance(output, str) and output.lstrip().startswith(_FAILURE_PREFIXES):
+        return output.strip()
+    return None
