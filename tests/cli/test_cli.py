@@ -27,8 +27,11 @@ def store(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def invoke(store: str, monkeypatch: pytest.MonkeyPatch):
+def invoke(store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.delenv("ABSTRACTRUNTIME_STORE", raising=False)
+    for name in ("ABSTRACTRUNTIME_LLM_BASE_URL", "ABSTRACTRUNTIME_LLM_MODEL", "ABSTRACTRUNTIME_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ABSTRACTRUNTIME_CONFIG", str(tmp_path / "no-config.toml"))
 
     def _invoke(*args: str, input: str | None = None):
         # a fresh runner per call: nothing is shared between invocations but the store
@@ -242,6 +245,8 @@ def test_llm_flow_needs_fake_llm(invoke, tmp_path: Path) -> None:
     )
     failed = invoke("run", f"{module}:flow")
     assert failed.exit_code == 4, failed.output
+    assert "no LLM is configured" in failed.output and "--fake-llm" in failed.output
+    assert "--llm-base-url" in failed.output
     ok = invoke("run", f"{module}:flow", "--fake-llm")
     assert ok.exit_code == 0, ok.output
     assert "echo: hi" in ok.output
