@@ -1,0 +1,129 @@
+"""The run's workspace policy (SPEC §11.4) applied to the path arguments of file tools.
+
+The policy lives in host-owned vars (``workspace_root``, ``workspace_access_mode``,
+``workspace_allowed_paths``, ``workspace_ignored_paths``; see :mod:`abstractruntime.core.host_vars`) and is
+the same one the VisualFlow file nodes obey: :func:`~abstractruntime.visualflow_compiler.nodes.workspace.
+policy_from_vars` builds it and :meth:`WorkspacePolicy.resolve` checks a path.  Here it is applied to the
+calls of a TOOL_CALLS batch before any of them runs:
+
+* only calls to the file tools in :data:`FILE_TOOLS` are checked; of their arguments, those whose name is a
+  path name (:data:`PATH_ARGUMENTS`, compared without case, ``_``, ``-`` and spaces) are checked, a list of
+  paths entry by entry;
+* a refused path blocks the call (an error result; the call never reaches the executor);
+* an accepted path is rewritten to its resolved absolute path, so tools that work relative to the process
+  directory touch exactly the file that was checked (relative paths are relative to ``workspace_root``);
+* directory tools (:data:`DIRECTORY_TOOLS`) may name the workspace root itself (``"."`` or nothing).
+
+A run without ``workspace_root`` has no workspace policy and its calls are not checked.  An invalid
+``workspace_access_mode`` raises ``WorkspaceError`` (a ``ValueError``), which fails the effect.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePath
+from typing import Any
+
+from ...visualflow_compiler.nodes.workspace import WorkspaceError, WorkspacePolicy, policy_from_vars
+from ._tool_args import normalize_key, parse_arguments
+
+__all__ = [
+    "DIRECTORY_TOOLS",
+    "FILE_TOOLS",
+    "PATH_ARGUMENTS",
+    "WorkspaceError",
+    "confine_call",
+    "run_policy",
+]
+
+FILE_TOOLS: frozenset[str] = frozenset(
+    {
+        "list_files",
+        "skim_folders",
+        "search_files",
+        "analyze_code",
+        "skim_files",
+        "read_file",
+        "write_file",
+        "edit_file",
+    }
+)
+"""Tools whose path arguments the workspace policy confines."""
+
+WRITE_TOOLS: frozenset[str] = frozenset({"write_file", "edit_file"})
+"""File tools that write (refused in a ``read_only`` workspace)."""
+
+DIRECTORY_TOOLS: frozenset[str] = frozenset({"list_files", "skim_folders", "search_files", "analyze_code"})
+"""File tools that take a directory, which may be the workspace root itself."""
+
+PATH_ARGUMENTS: frozenset[str] = frozenset(
+    {
+        "path",
+        "paths",
+        "filepath",
+        "filepaths",
+        "filename",
+        "file",
+        "files",
+        "directory",
+        "directorypath",
+        "dir",
+        "folder",
+        "folderpath",
+        "rootdir",
+        "target",
+        "targetpath",
+    }
+)
+"""Normalized argument names holding a path (or a list of paths)."""
+
+
+def run_policy(vars: dict[str, Any]) -> WorkspacePolicy | None:
+    """The run's workspace policy, or None when ``workspace_root`` is not set.
+
+    Raises:
+        WorkspaceError: the policy is invalid (unknown ``workspace_access_mode``).
+    """
+    root = vars.get("workspace_root")
+    if not isinstance(root, str) or not root.strip():
+        return None
+    return policy_from_vars(vars)
+
+
+def _resolve_one(policy: WorkspacePolicy, value: Any, *, write: bool, directory: bool) -> str:
+    if directory and isinstance(value, str):
+        text = value.strip()
+        pure = PurePath(text) if text else PurePath(".")
+        inside = ".." not in pure.parts and not pure.is_absolute()
+        if inside and Path(os.path.realpath(policy.root / pure)) == policy.root:
+            return str(policy.root)
+    return str(policy.resolve(value, write=write))
+
+
+def confine_call(policy: WorkspacePolicy, call: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``(call with checked, absolute paths, None)`` or ``(call, refusal message)``.
+
+    Calls to tools outside :data:`FILE_TOOLS` are returned unchanged.
+    """
+    name = call.get("name")
+    if not isinstance(name, str) or name not in FILE_TOOLS:
+        return call, None
+    arguments = parse_arguments(call.get("arguments"))
+    write = name in WRITE_TOOLS
+    directory = name in DIRECTORY_TOOLS
+    checked: dict[str, Any] = {}
+    try:
+        if write and not policy.writable:
+            raise WorkspaceError(f"workspace is read-only (workspace_access_mode={policy.mode!r})")
+        for key, value in arguments.items():
+            if normalize_key(str(key)) not in PATH_ARGUMENTS:
+                checked[key] = value
+            elif isinstance(value, list):
+                checked[key] = [_resolve_one(policy, v, write=write, directory=directory) for v in value]
+            else:
+                checked[key] = _resolve_one(policy, value, write=write, directory=directory)
+    except WorkspaceError as exc:
+        return call, f"Workspace policy refused {name}: {exc}"
+    out = dict(call)
+    out["arguments"] = checked
+    return out, None

@@ -1,0 +1,214 @@
+"""The TOOL_CALLS effect handler (SPEC §11.3 handler flow, §11.4 workspace policy).
+
+``make_tool_calls_handler(tools=executor)`` returns a handler for ``Runtime(effect_handlers={
+EffectType.TOOL_CALLS: handler})``.  For one batch (the kernel already gave every call a ``call_id`` and a
+``runtime_call_id``, SPEC §4.12):
+
+1. ``payload.tool_calls`` must be a list and an executor configured, else the effect fails.
+2. Calls are blocked before anything runs: a call not in ``allowed_tools`` (when given) gets
+   ``Tool '<n>' is not allowed at this node`` (its arguments are not echoed anywhere: not in the result,
+   not in the wait details); a file-tool call whose path the run's workspace policy refuses gets
+   ``Workspace policy refused ...`` (:mod:`._tool_workspace`; accepted paths are made absolute).
+3. The allowed calls are sent to the executor once (no calls left: nothing is sent).  The mode of that
+   answer decides (SPEC's empty-batch probe is not made: with no runtime-side calls it changes nothing).
+4. ``{"mode": "executed"}`` → the results are merged with the blocked ones in input order.  Any other mode
+   → the run waits: reason = the executor's ``wait_reason`` (else JOB for ``delegated``, else EVENT),
+   key = ``payload.wait_key``, else the executor's, else ``tool_calls:<run_id>:<node>``; ``details`` =
+   ``{mode, tool_calls, executor?, original_call_count, original_count, blocked_by_index,
+   tool_calls_for_evidence}`` plus the executor's own details.  Resuming merges the supplied results
+   with the blocked ones (SPEC §4.6); an approval wait (mode ``approval_required``) is resumed with
+   ``{"approved": ...}`` and runs the calls through the executor given to
+   ``Runtime.set_tool_executor_for_resume``.
+5. The result always has one entry per input call, in order; a missing one is ``Missing tool result``.
+
+Not done here (SPEC §11.3 steps 3 and 6): ``open_attachment`` runtime calls and registering ``read_file``
+outputs as session attachments; ``artifact_store`` and ``run_store`` are accepted for signature
+compatibility and unused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ...core.models import Effect, RunState, WaitReason, WaitState
+from ...core.outcome import EffectOutcome
+from ._tool_workspace import WorkspaceError, confine_call, run_policy
+from .tool_executor import ToolExecutor, tool_result
+
+__all__ = ["make_tool_calls_handler", "merge_results"]
+
+_log = logging.getLogger("abstractruntime.integrations.tools")
+_PROMPT_ARG_CHARS = 200
+
+
+def merge_results(
+    count: int, fixed: Mapping[int, dict[str, Any]], calls: list[dict[str, Any]], results: Any
+) -> list[dict[str, Any]]:
+    """``count`` results in input order: ``fixed[i]`` where given, else the next executor result.
+
+    An executor result missing for a call becomes ``{success: False, error: "Missing tool result"}``
+    carrying the call's ids and name.
+    """
+    supplied = iter(results if isinstance(results, list) else [])
+    sent = iter(calls)
+    merged: list[dict[str, Any]] = []
+    for index in range(count):
+        if index in fixed:
+            merged.append(fixed[index])
+            continue
+        call = next(sent, {})
+        result = next(supplied, None)
+        if not isinstance(result, dict):
+            merged.append(tool_result(call, success=False, error="Missing tool result"))
+            continue
+        shaped = dict(result)
+        for key in ("call_id", "runtime_call_id", "name"):
+            if shaped.get(key) is None and call.get(key) is not None:
+                shaped[key] = call[key]
+        merged.append(shaped)
+    return merged
+
+
+class _Batch:
+    """One TOOL_CALLS batch split into the calls to send and the blocked results, by input index."""
+
+    def __init__(self, run: RunState, payload: dict[str, Any], calls: list[Any]) -> None:
+        self.count = len(calls)
+        self.blocked: dict[int, dict[str, Any]] = {}
+        self.sendable: list[dict[str, Any]] = []
+        allowed = payload.get("allowed_tools")
+        allowlist = set(allowed) if isinstance(allowed, list) else None
+        policy = run_policy(run.vars)
+        for index, call in enumerate(calls):
+            if not isinstance(call, dict):
+                self.blocked[index] = tool_result(
+                    {}, success=False, error="Invalid tool call (not an object)"
+                )
+                continue
+            name = call.get("name")
+            if allowlist is not None and (not isinstance(name, str) or name not in allowlist):
+                self.blocked[index] = tool_result(
+                    call, success=False, error=f"Tool '{name}' is not allowed at this node"
+                )
+                continue
+            confined, refusal = confine_call(policy, call) if policy is not None else (call, None)
+            if refusal is not None:
+                self.blocked[index] = tool_result(call, success=False, error=refusal)
+                continue
+            self.sendable.append(confined)
+
+
+def _run_executor(executor: ToolExecutor, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        out = executor.execute(tool_calls=calls)
+    except Exception as exc:  # noqa: BLE001 - reported as failed tool results, not a crashed step
+        _log.warning("tool executor raised: %s", exc, exc_info=True)
+        message = f"Tool execution failed: {exc}"
+        return {"mode": "executed", "results": [tool_result(c, success=False, error=message) for c in calls]}
+    if not isinstance(out, dict):
+        message = f"Tool execution failed: executor returned {type(out).__name__}, expected dict"
+        return {"mode": "executed", "results": [tool_result(c, success=False, error=message) for c in calls]}
+    return out
+
+
+def _wait_reason(out: dict[str, Any]) -> WaitReason:
+    try:
+        return WaitReason(str(out.get("wait_reason")))
+    except ValueError:
+        return WaitReason.JOB if out.get("mode") == "delegated" else WaitReason.EVENT
+
+
+def _approval_prompt(calls: list[dict[str, Any]]) -> str:
+    lines = [
+        'Approve these tool calls? Resume with {"approved": true} or {"approved": false, "reason": ...}.'
+    ]
+    for call in calls:
+        args = json.dumps(call.get("arguments"), ensure_ascii=False, sort_keys=True, default=str)
+        if len(args) > _PROMPT_ARG_CHARS:
+            args = args[:_PROMPT_ARG_CHARS] + "…"
+        lines.append(f"- [{call.get('call_id')}] {call.get('name')}({args})")
+    return "\n".join(lines)
+
+
+def _wait_outcome(
+    *,
+    run: RunState,
+    effect: Effect,
+    payload: dict[str, Any],
+    batch: _Batch,
+    out: dict[str, Any],
+    next_node: str | None,
+) -> EffectOutcome:
+    calls = out.get("tool_calls")
+    pending = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else batch.sendable
+    details: dict[str, Any] = dict(out["details"]) if isinstance(out.get("details"), dict) else {}
+    details.update(
+        {
+            "mode": out.get("mode"),
+            "tool_calls": pending,
+            "original_call_count": batch.count,
+            "original_count": batch.count,
+            "tool_calls_for_evidence": batch.sendable,
+        }
+    )
+    if out.get("executor") is not None:
+        details["executor"] = out["executor"]
+    # always present (maybe empty) so that a resume supplying too few results is padded (SPEC §4.6)
+    details["blocked_by_index"] = {str(i): r for i, r in sorted(batch.blocked.items())}
+    wait_key = payload.get("wait_key") or out.get("wait_key") or f"tool_calls:{run.run_id}:{run.current_node}"
+    approval = out.get("mode") == "approval_required"
+    return EffectOutcome.waiting(
+        WaitState(
+            reason=_wait_reason(out),
+            wait_key=str(wait_key),
+            resume_to_node=payload.get("resume_to_node") or next_node,
+            result_key=effect.result_key,
+            prompt=_approval_prompt(pending) if approval else None,
+            details=details,
+        )
+    )
+
+
+def make_tool_calls_handler(
+    *, tools: ToolExecutor | None = None, artifact_store: Any = None, run_store: Any = None
+) -> Any:
+    """The TOOL_CALLS effect handler running calls through ``tools`` (see the module docstring).
+
+    Args:
+        tools: the executor (``MappingToolExecutor``, ``PassthroughToolExecutor``, ``ApprovalToolExecutor``,
+            or anything with ``execute(*, tool_calls)``).
+        artifact_store: accepted for compatibility; session attachments are not implemented.
+        run_store: accepted for compatibility; unused.
+
+    Returns:
+        ``handler(run, effect, default_next_node) -> EffectOutcome``.
+    """
+    del artifact_store, run_store
+
+    def handle(run: RunState, effect: Effect, default_next_node: str | None = None) -> EffectOutcome:
+        payload = effect.payload if isinstance(effect.payload, dict) else {}
+        calls = payload.get("tool_calls")
+        if not isinstance(calls, list):
+            return EffectOutcome.failed("TOOL_CALLS requires payload.tool_calls (a list)")
+        if tools is None:
+            return EffectOutcome.failed("No ToolExecutor configured for TOOL_CALLS")
+        try:
+            batch = _Batch(run, payload, calls)
+        except WorkspaceError as exc:
+            return EffectOutcome.failed(f"Invalid workspace policy: {exc}")
+        if not batch.sendable:
+            return EffectOutcome.completed(
+                {"mode": "executed", "results": merge_results(batch.count, batch.blocked, [], [])}
+            )
+        out = _run_executor(tools, batch.sendable)
+        if out.get("mode", "executed") != "executed":
+            return _wait_outcome(
+                run=run, effect=effect, payload=payload, batch=batch, out=out, next_node=default_next_node
+            )
+        results = merge_results(batch.count, batch.blocked, batch.sendable, out.get("results"))
+        return EffectOutcome.completed({"mode": "executed", "results": results})
+
+    return handle
