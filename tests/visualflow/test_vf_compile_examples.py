@@ -8,6 +8,7 @@ from typing import Any
 from abstractruntime.core.spec import WorkflowSpec
 from abstractruntime.visualflow_compiler import compile_visualflow_tree, load_visualflow_json, visual_to_flow
 from abstractruntime.visualflow_compiler.nodes import known_node_types
+from abstractruntime.visualflow_compiler.nodes.subflows import agent_workflow_id
 from abstractruntime.visualflow_compiler.validate import validate_visualflow
 
 
@@ -30,7 +31,14 @@ def test_every_example_compiles_with_its_subflows(example_flows: dict[str, dict[
         assert flow_id in specs
         assert all(isinstance(spec, WorkflowSpec) for spec in specs.values())
         compiled.update(specs)
-    assert compiled == set(example_flows)
+    # Besides the flows, the tree holds the built-in ReAct agent of every agent node.
+    agents = {
+        agent_workflow_id(fid, node["id"])
+        for fid, flow in example_flows.items()
+        for node in flow["nodes"]
+        if node["type"] == "agent"
+    }
+    assert compiled == set(example_flows) | agents
 
 
 def test_every_example_validates_clean(example_flows: dict[str, dict[str, Any]]) -> None:

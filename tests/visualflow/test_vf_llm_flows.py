@@ -1,7 +1,8 @@
 """Every example flow with llm_call / agent / tool_calls / call_tool nodes runs to completion on SQLite.
 
-LLM and tools are :class:`ScriptedLLM` / :class:`ScriptedTools`; agent nodes run a two-node fake ReAct
-workflow (one LLM_CALL) registered under ``visual_react_agent_<flow>_<node>``; memory effects use the
+LLM and tools are :class:`ScriptedLLM` / :class:`ScriptedTools`; agent nodes run the built-in ReAct agent
+that ``compile_visualflow_tree`` returns (the scripted LLM answers without tool calls, so each agent run
+ends after one iteration); memory effects use the
 built-in handlers over an ``InMemoryArtifactStore`` (MEMORY_KG_* get a stub); ask_user waits are answered
 ``"stop /q"``; wait_until timers are passed by advancing a FakeClock.
 """
@@ -65,7 +66,7 @@ def _promise(flows: dict[str, dict[str, Any]], ids: list[str]) -> str | None:
 
 def _responder(flow_id: str, promise: str | None) -> Any:
     def respond(payload: dict[str, Any]) -> Any:
-        if promise is not None and payload.get("system_prompt") == "react agent":
+        if promise is not None and "agent_iteration" in payload:  # an LLM_CALL of the built-in agent
             return promise
         return FLOW_LLM.get(flow_id)
 

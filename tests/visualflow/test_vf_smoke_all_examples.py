@@ -1,7 +1,7 @@
 """Every example flow runs on in-memory stores with stub effect handlers, without a node handler raising.
 
-LLM, tools, memory and agents are stubbed (agents: a one-node ReAct stand-in registered under
-``visual_react_agent_<flow>_<node>``); ask_user waits are answered ``/stop`` a few times.  Flows whose loops
+LLM, tools and memory are stubbed; agent nodes run the built-in ReAct agent that ``compile_visualflow_tree``
+returns under ``visual_react_agent_<flow>_<node>``; ask_user waits are answered ``/stop`` a few times.  Flows whose loops
 depend on real model output may stay RUNNING after the step budget or WAITING on a timer/event: that is fine
 here; what is checked is that nothing raises and that most flows complete.
 """
@@ -12,14 +12,13 @@ from collections import Counter
 from typing import Any
 
 from abstractruntime import Runtime
-from abstractruntime.core.models import Effect, EffectType, RunState, RunStatus, StepPlan, WaitReason
+from abstractruntime.core.models import Effect, EffectType, RunState, RunStatus, WaitReason
 from abstractruntime.core.runtime import EffectOutcome
-from abstractruntime.core.spec import RunContext, WorkflowSpec
+from abstractruntime.core.spec import WorkflowSpec
 from abstractruntime.scheduler import WorkflowRegistry
 from abstractruntime.storage import InMemoryLedgerStore, InMemoryRunStore
 from abstractruntime.storage.artifacts_memory import InMemoryArtifactStore
 from abstractruntime.visualflow_compiler import compile_visualflow_tree
-from abstractruntime.visualflow_compiler.nodes.subflows import agent_workflow_id
 
 _MEMORY = (
     EffectType.MEMORY_KG_ASSERT, EffectType.MEMORY_KG_QUERY, EffectType.MEMORY_KG_RESOLVE,
@@ -50,21 +49,10 @@ def _memory(run: RunState, effect: Effect, default_next_node: str | None) -> Eff
     )
 
 
-def _agent_node(run: RunState, ctx: RunContext) -> StepPlan:
-    return StepPlan(
-        node_id="a", complete_output={"answer": "hi", "result": {"answer": "hi"}, "scratchpad": {}}
-    )
-
-
 def _runtime(flows: dict[str, Any], specs: dict[str, WorkflowSpec]) -> Runtime:
     registry = WorkflowRegistry()
     for spec in specs.values():
         registry.register(spec)
-    for flow_id in specs:
-        for node in flows[flow_id]["nodes"]:
-            target = agent_workflow_id(flow_id, node["id"])
-            if node["type"] == "agent" and registry.get(target) is None:
-                registry.register(WorkflowSpec(workflow_id=target, entry_node="a", nodes={"a": _agent_node}))
     handlers: dict[EffectType, Any] = {EffectType.LLM_CALL: _llm, EffectType.TOOL_CALLS: _tools}
     handlers.update({t: _memory for t in _MEMORY})
     return Runtime(

@@ -10,14 +10,13 @@ from typing import Any
 
 from abstractruntime import Runtime
 from abstractruntime.core.clock import parse_iso
-from abstractruntime.core.models import Effect, EffectType, RunState, RunStatus, StepPlan, WaitReason
+from abstractruntime.core.models import Effect, EffectType, RunState, RunStatus, WaitReason
 from abstractruntime.core.runtime import EffectOutcome
-from abstractruntime.core.spec import RunContext, WorkflowSpec
+from abstractruntime.core.spec import WorkflowSpec
 from abstractruntime.scheduler import WorkflowRegistry
 from abstractruntime.storage import open_stores
 from abstractruntime.storage.artifacts_memory import InMemoryArtifactStore
 from abstractruntime.testing import FakeClock, ScriptedLLM, ScriptedTools, scripted_handlers
-from abstractruntime.visualflow_compiler.nodes.subflows import agent_workflow_id
 
 LLM_NODE_TYPES = frozenset({"llm_call", "agent", "tool_calls", "call_tool"})
 # One answer ends every chat loop in the examples: first word "stop" (basic-followup), contains "/q"
@@ -44,29 +43,9 @@ def uses_llm(flow: dict[str, Any]) -> bool:
     return any(node.get("type") in LLM_NODE_TYPES for node in flow.get("nodes", []))
 
 
-def react_agent_spec(workflow_id: str) -> WorkflowSpec:
-    """A two-node stand-in for the ReAct agent: one LLM_CALL on the task, then complete."""
-
-    def think(run: RunState, ctx: RunContext) -> StepPlan:
-        context = run.vars.get("context")
-        task = run.vars.get("task") or (context.get("task") if isinstance(context, dict) else None) or ""
-        payload = {"prompt": str(task), "system_prompt": "react agent"}
-        effect = Effect(type=EffectType.LLM_CALL, payload=payload, result_key="_temp.react_llm")
-        return StepPlan(node_id="think", effect=effect, next_node="answer")
-
-    def answer(run: RunState, ctx: RunContext) -> StepPlan:
-        temp = run.vars.get("_temp")
-        llm = temp.get("react_llm") if isinstance(temp, dict) else None
-        content = llm.get("content") if isinstance(llm, dict) else ""
-        output = {"result": content, "answer": content, "scratchpad": {"steps": 1}, "success": True}
-        return StepPlan(node_id="answer", complete_output=output)
-
-    return WorkflowSpec(workflow_id=workflow_id, entry_node="think", nodes={"think": think, "answer": answer})
-
-
 @dataclass
 class FlowHarness:
-    """A Runtime on SQLite with scripted LLM/tools, a FakeClock, and fake ReAct agents registered."""
+    """A Runtime on SQLite with scripted LLM/tools and a FakeClock; ``specs`` (agents included) registered."""
 
     flows: dict[str, dict[str, Any]]
     specs: dict[str, WorkflowSpec]
@@ -79,11 +58,6 @@ class FlowHarness:
         self.registry = WorkflowRegistry()
         for spec in self.specs.values():
             self.registry.register(spec)
-        for flow_id in self.specs:
-            for node in self.flows.get(flow_id, {}).get("nodes", []):
-                target = agent_workflow_id(flow_id, node["id"])
-                if node.get("type") == "agent" and self.registry.get(target) is None:
-                    self.registry.register(react_agent_spec(target))
         self.stores = open_stores(f"sqlite:///{self.db_path}")
         self.runtime = Runtime(
             run_store=self.stores.run_store,

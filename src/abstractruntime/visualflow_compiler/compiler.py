@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from ..agents.react import react_agent_spec
 from ..core.models import RunState, StepPlan
 from ..core.spec import NodeHandler, RunContext, WorkflowSpec
 from .errors import Diagnostic, VisualFlowError
 from .flow import Flow, FlowNode
 from .nodes.env import ExecEnv
-from .nodes.subflows import subflow_target
+from .nodes.subflows import agent_workflow_id, subflow_target
 from .visual.executor import visual_to_flow
 from .visual.models import VisualFlow, load_visualflow_json
 
-__all__ = ["compile_flow", "compile_visualflow", "compile_visualflow_tree"]
+__all__ = ["agent_specs", "compile_flow", "compile_visualflow", "compile_visualflow_tree"]
 
 _BRANCH_HANDLES = ("true", "false", "default", "loop", "done", "completed")
 
@@ -82,12 +83,31 @@ def _subflow_refs(flow: VisualFlow) -> list[str]:
     return [r for r in refs if r]
 
 
+def agent_specs(flow: VisualFlow) -> dict[str, WorkflowSpec]:
+    """The built-in ReAct agent spec of every ``agent`` node of ``flow``, keyed by its workflow id.
+
+    Each spec is :func:`~abstractruntime.agents.react_agent_spec` under
+    ``visual_react_agent_<flow>_<node>`` with the node's ``agentConfig`` as defaults.
+    """
+    specs: dict[str, WorkflowSpec] = {}
+    for node in flow.nodes:
+        if node.type == "agent":
+            workflow_id = agent_workflow_id(flow.id, node.id)
+            config = node.data.get("agentConfig")
+            specs[workflow_id] = react_agent_spec(
+                workflow_id, defaults=config if isinstance(config, dict) else None
+            )
+    return specs
+
+
 def compile_visualflow_tree(
     *, root_id: str | None = None, flows_by_id: dict[str, Any]
 ) -> dict[str, WorkflowSpec]:
     """Compile ``root_id`` (or the first flow) and every subflow it references, breadth first, once each.
 
-    Missing subflows are skipped; cycles are allowed.  Register every returned spec in the runtime's registry.
+    Missing subflows are skipped; cycles are allowed.  The result also holds, for every ``agent`` node of
+    those flows, the built-in ReAct agent it starts (``visual_react_agent_<flow>_<node>``, see
+    :func:`agent_specs`).  Register every returned spec in the runtime's registry.
     """
     if not flows_by_id:
         return {}
@@ -102,6 +122,8 @@ def compile_visualflow_tree(
         visual = visual if isinstance(visual, VisualFlow) else load_visualflow_json(visual)
         spec = compile_flow(visual_to_flow(visual))
         specs[spec.workflow_id] = spec
+        for agent_id, agent in agent_specs(visual).items():
+            specs.setdefault(agent_id, agent)
         for ref in _subflow_refs(visual):
             if ref not in seen:
                 seen.add(ref)
