@@ -266,3 +266,38 @@ def test_executor_returning_too_few_results_gets_missing_entries(make_runtime: M
     results = state.output["tools"]["results"]
     assert results[0]["call_id"] == "c1" and results[0]["output"] == "first"
     assert results[1]["call_id"] == "c2" and results[1]["error"] == "Missing tool result"
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [{"w1": True, "w2": False}, ["w1"], {"w1": True}],
+    ids=["dict", "list", "dict-missing-is-denied"],
+)
+def test_partial_approval_runs_only_approved_calls(make_runtime: MakeRuntime, decision: Any) -> None:
+    tools = Counting()
+    runtime = _approval_runtime(make_runtime, tools)
+    flow = tool_flow(
+        [call("write_file", "w1", n=1), call("deploy", "x", n=9), call("write_file", "w2", n=2)],
+        allowed_tools=["write_file"],
+    )
+    run_id, _ = run_flow(runtime, flow)
+    payload = {"approved": decision, "reason": "only the first"}
+    done = runtime.resume(workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload=payload)
+    assert tools.ran == [("write_file", {"n": 1})]
+    results = done.output["tools"]["results"]
+    assert [r["call_id"] for r in results] == ["w1", "x", "w2"]
+    assert [r["success"] for r in results] == [True, False, False]
+    assert results[2]["error"] == "only the first"
+
+
+@pytest.mark.parametrize("decision", ["yes", "false", 1, None, {"w1": "true"}])
+def test_non_boolean_approval_approves_nothing(make_runtime: MakeRuntime, decision: Any) -> None:
+    tools = Counting()
+    runtime = _approval_runtime(make_runtime, tools)
+    flow = tool_flow([call("write_file", "w1")])
+    run_id, _ = run_flow(runtime, flow)
+    done = runtime.resume(
+        workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": decision}
+    )
+    assert tools.ran == []
+    assert done.output["tools"]["results"][0]["error"] == "Denied by user"

@@ -4,7 +4,10 @@ Three shapes are recognised from the wait's ``details``:
 
 * a subworkflow wait with ``wrap_as_tool_result``: the child's output becomes a tool result;
 * a tool-approval wait (``mode == "approval_required"``): ``{"approved": bool}`` runs or denies the
-  calls through the executor set with ``Runtime.set_tool_executor_for_resume``;
+  calls through the executor set with ``Runtime.set_tool_executor_for_resume``; ``approved`` may also
+  decide per call (``{call_id: bool}`` or a list of approved call ids): only those calls run, the others
+  get the denial error.  Only the boolean ``True`` approves a whole batch (``"yes"``, ``1`` or
+  ``"false"`` approve nothing);
 * a partially blocked / pre-computed tool batch: results are merged back in the original call order.
 """
 
@@ -89,11 +92,47 @@ def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -
     return _merge_partial_batch(details, payload)
 
 
+def _call_ids(call: dict[str, Any]) -> set[str]:
+    return {str(call[k]) for k in ("call_id", "id", "runtime_call_id") if call.get(k) is not None}
+
+
+def _approved_indexes(calls: list[dict[str, Any]], decision: Any) -> set[int]:
+    """The indexes of ``calls`` approved by a resume payload's ``approved`` value.
+
+    ``True`` approves every call; a dict ``{call_id: bool}`` approves the calls mapped to ``True``; a list
+    of call ids approves the calls listed (a call is named by its ``call_id``, ``id`` or
+    ``runtime_call_id``).  Anything else (``False``, None, strings, numbers) approves nothing.
+    """
+    if decision is True:
+        return set(range(len(calls)))
+    if isinstance(decision, dict):
+        chosen = {str(k) for k, v in decision.items() if v is True}
+    elif isinstance(decision, list):
+        chosen = {v for v in decision if isinstance(v, str)}
+    else:
+        return set()
+    return {i for i, call in enumerate(calls) if _call_ids(call) & chosen}
+
+
 def _approval_results(calls: list[Any], payload: dict[str, Any], executor: Any) -> dict[str, Any]:
     dict_calls = [c for c in calls if isinstance(c, dict)]
-    if not payload.get("approved"):
-        reason = payload.get("reason") or "Denied by user"
-        return {"mode": "executed", "results": [_call_error(c, str(reason)) for c in dict_calls]}
+    approved = _approved_indexes(dict_calls, payload.get("approved"))
+    reason = str(payload.get("reason") or "Denied by user")
+    denied = {i: _call_error(c, reason) for i, c in enumerate(dict_calls) if i not in approved}
+    if not approved:
+        return {"mode": "executed", "results": [denied[i] for i in range(len(dict_calls))]}
+    outcome = _run_approved([c for i, c in enumerate(dict_calls) if i in approved], executor)
+    if not denied:
+        return outcome
+    ran = iter(outcome.get("results") or [])
+    results = [
+        denied[i] if i in denied else next(ran, _call_error(call, "Missing tool result"))
+        for i, call in enumerate(dict_calls)
+    ]
+    return {**outcome, "results": results}
+
+
+def _run_approved(dict_calls: list[dict[str, Any]], executor: Any) -> dict[str, Any]:
     if executor is None:
         message = "ToolExecutor is not configured for approval resumes"
         return {"mode": "executed", "results": [_call_error(c, message) for c in dict_calls]}
