@@ -16,6 +16,10 @@ from typing import Any
 
 _LAZY: dict[str, str] = {
     # name -> module (relative to this package); each module imports its own extras lazily
+    # LLM (llm_client, effect_handlers)
+    "AbstractCoreLLMClient": "llm_client",
+    "RemoteAbstractCoreLLMClient": "llm_client",
+    "build_effect_handlers": "effect_handlers",
     # tools (tool_executor, tool_handler, default_tools)
     "ApprovalToolExecutor": "tool_executor",
     "MappingToolExecutor": "tool_executor",
