@@ -12,7 +12,8 @@ calls of a TOOL_CALLS batch before any of them runs:
 * a refused path blocks the call (an error result; the call never reaches the executor);
 * an accepted path is rewritten to its resolved absolute path, so tools that work relative to the process
   directory touch exactly the file that was checked (relative paths are relative to ``workspace_root``);
-* directory tools (:data:`DIRECTORY_TOOLS`) may name the workspace root itself (``"."`` or nothing).
+* directory tools (:data:`DIRECTORY_TOOLS`) may name the workspace root itself (``"."`` or nothing);
+* an absolute path under the root is accepted in every mode (SPEC §11.4), as the path below the root.
 
 A run without ``workspace_root`` has no workspace policy and its calls are not checked.  An invalid
 ``workspace_access_mode`` raises ``WorkspaceError`` (a ``ValueError``), which fails the effect.
@@ -33,6 +34,7 @@ __all__ = [
     "PATH_ARGUMENTS",
     "WorkspaceError",
     "confine_call",
+    "resolve_tool_path",
     "run_policy",
 ]
 
@@ -90,12 +92,25 @@ def run_policy(vars: dict[str, Any]) -> WorkspacePolicy | None:
     return policy_from_vars(vars)
 
 
-def _resolve_one(policy: WorkspacePolicy, value: Any, *, write: bool, directory: bool) -> str:
-    if directory and isinstance(value, str):
-        text = value.strip()
-        pure = PurePath(text) if text else PurePath(".")
+def resolve_tool_path(policy: WorkspacePolicy, value: Any, *, write: bool, directory: bool = False) -> str:
+    """The checked, resolved absolute path of a tool's path argument ``value``.
+
+    An absolute path lexically under the workspace root is taken relative to it (SPEC §11.4: absolute
+    paths must stay under the root); ``directory`` lets ``"."`` (or nothing) name the root itself.
+
+    Raises:
+        WorkspaceError: the policy refuses the path.
+    """
+    if isinstance(value, str):
+        pure = PurePath(value.strip() or ".")
+        if pure.is_absolute() and ".." not in pure.parts:
+            if pure == PurePath(policy.root):
+                pure = PurePath(".")
+            elif PurePath(policy.root) in pure.parents:
+                pure = pure.relative_to(policy.root)
+            value = str(pure)
         inside = ".." not in pure.parts and not pure.is_absolute()
-        if inside and Path(os.path.realpath(policy.root / pure)) == policy.root:
+        if directory and inside and Path(os.path.realpath(policy.root / pure)) == policy.root:
             return str(policy.root)
     return str(policy.resolve(value, write=write))
 
@@ -119,9 +134,9 @@ def confine_call(policy: WorkspacePolicy, call: dict[str, Any]) -> tuple[dict[st
             if normalize_key(str(key)) not in PATH_ARGUMENTS:
                 checked[key] = value
             elif isinstance(value, list):
-                checked[key] = [_resolve_one(policy, v, write=write, directory=directory) for v in value]
+                checked[key] = [resolve_tool_path(policy, v, write=write, directory=directory) for v in value]
             else:
-                checked[key] = _resolve_one(policy, value, write=write, directory=directory)
+                checked[key] = resolve_tool_path(policy, value, write=write, directory=directory)
     except WorkspaceError as exc:
         return call, f"Workspace policy refused {name}: {exc}"
     out = dict(call)
