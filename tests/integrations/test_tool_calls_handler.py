@@ -301,3 +301,29 @@ def test_non_boolean_approval_approves_nothing(make_runtime: MakeRuntime, decisi
     )
     assert tools.ran == []
     assert done.output["tools"]["results"][0]["error"] == "Denied by user"
+
+
+def test_workspace_check_sees_what_the_executor_sees(make_runtime: MakeRuntime, tmp_path: Path) -> None:
+    """Synonyms, nested ``arguments`` and JSON strings cannot carry a path past the check."""
+    seen: list[str] = []
+
+    def read_file(file_path: str) -> str:
+        seen.append(file_path)
+        return "read"
+
+    runtime = make_runtime(MappingToolExecutor.from_tools([read_file]))
+    root = tmp_path / "ws"
+    flow = tool_flow(
+        [
+            call("read_file", "syn", fname="/etc/passwd"),
+            call("read_file", "nested", arguments={"file_path": "/etc/passwd"}, other=1),
+            {"name": "read_file", "call_id": "json", "arguments": '{"arguments": {"FilePath": "../x"}}'},
+            call("read_file", "list", paths=["ok.txt", "../x"]),
+            call("read_file", "abs_inside", file_path=str(root.resolve() / "in.txt")),
+        ]
+    )
+    _, state = run_flow(runtime, flow, workspace_root=str(root))
+    results = state.output["tools"]["results"]
+    assert [r["success"] for r in results] == [False, False, False, False, True]
+    assert all(r["error"].startswith("Workspace policy refused read_file") for r in results[:4])
+    assert seen == [str(root.resolve() / "in.txt")]

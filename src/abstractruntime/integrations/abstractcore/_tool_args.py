@@ -18,11 +18,29 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["canonical_kwargs", "failure_of", "normalize_key", "parse_arguments"]
+__all__ = [
+    "DIRECTORY_SYNONYMS",
+    "PATH_SYNONYMS",
+    "canonical_kwargs",
+    "failure_of",
+    "flatten_arguments",
+    "normalize_key",
+    "parse_arguments",
+]
+
+PATH_SYNONYMS: frozenset[str] = frozenset(
+    {"path", "filepath", "filename", "file", "fname", "target", "targetpath"}
+)
+"""Normalized argument names that mean a file path."""
+
+DIRECTORY_SYNONYMS: frozenset[str] = frozenset(
+    {"dir", "directory", "directorypath", "folder", "folderpath", "rootdir", "root", "basedir"}
+)
+"""Normalized argument names that mean a directory."""
 
 _SYNONYM_GROUPS: tuple[frozenset[str], ...] = (
-    frozenset({"path", "filepath", "filename", "file", "fname", "target", "targetpath"}),
-    frozenset({"dir", "directory", "directorypath", "folder", "folderpath", "rootdir", "root", "basedir"}),
+    PATH_SYNONYMS,
+    DIRECTORY_SYNONYMS,
     frozenset({"query", "pattern", "search", "searchterm", "q", "regex", "term"}),
     frozenset({"start", "startline", "offset", "fromline", "linestart"}),
     frozenset({"end", "endline", "toline", "lineend"}),
@@ -57,6 +75,18 @@ def parse_arguments(raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+def flatten_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` with a nested ``arguments`` dict (or JSON object string) merged in; the outer keys win."""
+    inner = arguments.get("arguments")
+    if isinstance(inner, str):
+        inner = parse_arguments(inner) if inner.strip().startswith("{") else None
+    if not isinstance(inner, dict):
+        return dict(arguments)
+    merged = flatten_arguments(inner)
+    merged.update({k: v for k, v in arguments.items() if k != "arguments"})
+    return merged
+
+
 def _group_of(key: str) -> frozenset[str] | None:
     return next((group for group in _SYNONYM_GROUPS if key in group), None)
 
@@ -73,10 +103,8 @@ def canonical_kwargs(func: Callable[..., Any], arguments: dict[str, Any]) -> dic
         for name, p in params.items()
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
-    if "arguments" in arguments and isinstance(arguments["arguments"], dict) and "arguments" not in named:
-        merged = dict(arguments["arguments"])
-        merged.update({k: v for k, v in arguments.items() if k != "arguments"})
-        arguments = merged
+    if "arguments" not in named:
+        arguments = flatten_arguments(arguments)
     out: dict[str, Any] = {}
     for key, value in arguments.items():
         target = _target(str(key), named)

@@ -6,9 +6,10 @@ the same one the VisualFlow file nodes obey: :func:`~abstractruntime.visualflow_
 policy_from_vars` builds it and :meth:`WorkspacePolicy.resolve` checks a path.  Here it is applied to the
 calls of a TOOL_CALLS batch before any of them runs:
 
-* only calls to the file tools in :data:`FILE_TOOLS` are checked; of their arguments, those whose name is a
+* only calls to the file tools in :data:`FILE_TOOLS` are checked; their arguments are flattened the way
+  the executor flattens them (a nested ``arguments`` object is merged in), and those whose name is a
   path name (:data:`PATH_ARGUMENTS`, compared without case, ``_``, ``-`` and spaces) are checked, a list of
-  paths entry by entry;
+  paths entry by entry.  A file tool's own path parameters must use one of these names;
 * a refused path blocks the call (an error result; the call never reaches the executor);
 * an accepted path is rewritten to its resolved absolute path, so tools that work relative to the process
   directory touch exactly the file that was checked (relative paths are relative to ``workspace_root``);
@@ -26,7 +27,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ...visualflow_compiler.nodes.workspace import WorkspaceError, WorkspacePolicy, policy_from_vars
-from ._tool_args import normalize_key, parse_arguments
+from ._tool_args import DIRECTORY_SYNONYMS, PATH_SYNONYMS, flatten_arguments, normalize_key, parse_arguments
 
 __all__ = [
     "DIRECTORY_TOOLS",
@@ -59,25 +60,10 @@ DIRECTORY_TOOLS: frozenset[str] = frozenset({"list_files", "skim_folders", "sear
 """File tools that take a directory, which may be the workspace root itself."""
 
 PATH_ARGUMENTS: frozenset[str] = frozenset(
-    {
-        "path",
-        "paths",
-        "filepath",
-        "filepaths",
-        "filename",
-        "file",
-        "files",
-        "directory",
-        "directorypath",
-        "dir",
-        "folder",
-        "folderpath",
-        "rootdir",
-        "target",
-        "targetpath",
-    }
+    {*PATH_SYNONYMS, *DIRECTORY_SYNONYMS, "paths", "filepaths", "filenames", "files", "directories", "dirs"}
 )
-"""Normalized argument names holding a path (or a list of paths)."""
+"""Normalized argument names holding a path (or a list of paths): every name the executor's argument
+canonicalization maps onto a path or directory parameter, so no synonym slips past the check."""
 
 
 def run_policy(vars: dict[str, Any]) -> WorkspacePolicy | None:
@@ -123,7 +109,7 @@ def confine_call(policy: WorkspacePolicy, call: dict[str, Any]) -> tuple[dict[st
     name = call.get("name")
     if not isinstance(name, str) or name not in FILE_TOOLS:
         return call, None
-    arguments = parse_arguments(call.get("arguments"))
+    arguments = flatten_arguments(parse_arguments(call.get("arguments")))
     write = name in WRITE_TOOLS
     directory = name in DIRECTORY_TOOLS
     checked: dict[str, Any] = {}
