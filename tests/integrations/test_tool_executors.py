@@ -28,7 +28,7 @@ def read_file(file_path: str, start_line: int = 1) -> str:
 
 def test_lazy_package_names() -> None:
     assert ac.MappingToolExecutor is MappingToolExecutor
-    assert {"ApprovalToolExecutor", "ToolApprovalPolicy", "make_tool_calls_handler"} <= set(ac.__all__)
+    assert {"ApprovalToolExecutor", "ToolApprovalPolicy", "ToolExecutor"} <= set(ac.__all__)
     assert isinstance(MappingToolExecutor({}), ToolExecutor)
 
 

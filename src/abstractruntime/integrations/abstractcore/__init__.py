@@ -20,13 +20,12 @@ _LAZY: dict[str, str] = {
     "AbstractCoreLLMClient": "llm_client",
     "RemoteAbstractCoreLLMClient": "llm_client",
     "build_effect_handlers": "effect_handlers",
-    # tools (tool_executor, tool_handler, default_tools)
+    # tools (tool_executor); make_tool_calls_handler: effect_handlers / tool_handler (not a package name)
     "ApprovalToolExecutor": "tool_executor",
     "MappingToolExecutor": "tool_executor",
     "PassthroughToolExecutor": "tool_executor",
     "ToolApprovalPolicy": "tool_executor",
     "ToolExecutor": "tool_executor",
-    "make_tool_calls_handler": "tool_handler",
 }
 
 __all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazy names are the public names
