@@ -396,3 +396,28 @@ def test_model_residency_calls_the_client() -> None:
         "ok": True,
         "operation": "list_loaded",
     }
+
+
+def test_history_is_trimmed_to_the_input_budget(
+    stub: OpenAIStubServer, llm: RemoteAbstractCoreLLMClient
+) -> None:
+    history = [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "a" * 400},
+        {"role": "assistant", "content": "b" * 400},
+        {"role": "user", "content": "recent"},
+    ]
+    payload = {"prompt": "now", "messages": history}
+    state = run_once(make_runtime(llm), payload, vars={"_limits": {"max_input_tokens": 120}})
+    sent = stub.requests[0].json["messages"]
+    assert sent == [
+        {"role": "system", "content": "rules"},
+        {"role": "assistant", "content": "b" * 400},
+        {"role": "user", "content": "recent"},
+        {"role": "user", "content": "now"},
+    ]
+    assert state.output["llm"]["metadata"]["_input_trimming"]["dropped_messages"] == 1
+
+    vars = {"_limits": {"max_input_tokens": 120}, "_runtime": {"disable_input_trimming": True}}
+    run_once(make_runtime(llm), payload, vars=vars)
+    assert len(stub.requests[1].json["messages"]) == 5

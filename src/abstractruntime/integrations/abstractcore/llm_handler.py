@@ -22,13 +22,15 @@ Behaviour:
   system prompt; ``metadata._structured_output_fallback`` says why.
 * **Context**: with ``use_context``, ``context.messages`` is sent as the history when the payload has no
   ``messages``, and the user and assistant turns are appended to it with ``metadata.kind = "llm_turn"``.
+* **Input budget**: with ``payload.max_input_tokens`` or ``vars._limits.max_input_tokens`` set, the oldest
+  non-system messages are dropped until a rough estimate (4 characters per token) fits, unless
+  ``vars._runtime.disable_input_trimming``; ``metadata._input_trimming`` says how many were dropped.
 * ``params.trace_metadata`` gets ``{run_id, workflow_id, node_id, actor_id?, session_id?, parent_run_id?}``.
 * **Failures**: an :class:`~abstractruntime.errors.LLMCallError` fails the attempt with
   ``"<ErrorClass>: <message>"``; retryable ones (429, 5xx, no response) are retried by the runtime's effect
   policy (e.g. ``RetryPolicy(llm_max_attempts=3)``), the others (401/403, 404, malformed) fail at once.
 
-Not implemented yet: media outputs, prompt-cache keys, input trimming to ``_limits.max_input_tokens`` and
-the ``<runtime_metadata>`` grounding prefix.
+Not implemented yet: media outputs, prompt-cache keys and the ``<runtime_metadata>`` grounding prefix.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class LLMCallRequest:
     allow_truncation: bool = False
     max_truncation_attempts: int = 3
     output_cap: int = DEFAULT_MAX_TOKENS
+    trimming: dict[str, Any] | None = None
 
     @classmethod
     def from_payload(cls, run: RunState, payload: Mapping[str, Any]) -> LLMCallRequest:
@@ -97,6 +100,9 @@ class LLMCallRequest:
         schema = payload.get("response_schema")
         params = _params(run, payload, schema if isinstance(schema, Mapping) else None)
         system_prompt = payload.get("system_prompt")
+        messages, trimming = _trim_messages(
+            run, payload, messages, prompt, system_prompt if isinstance(system_prompt, str) else ""
+        )
         tools = payload.get("tools")
         return cls(
             prompt=prompt,
@@ -112,6 +118,7 @@ class LLMCallRequest:
             allow_truncation=bool(payload.get("allow_truncation")),
             max_truncation_attempts=max(0, int(payload.get("max_truncation_attempts") or 3)),
             output_cap=_int_or_none(payload.get("max_output_tokens_cap")) or DEFAULT_MAX_TOKENS,
+            trimming=trimming,
         )
 
 
@@ -123,6 +130,46 @@ def _context_history(run: RunState) -> list[dict[str, Any]]:
         for m in raw or []
         if isinstance(m, dict) and isinstance(m.get("role"), str)
     ]
+
+
+def estimate_tokens(text: Any) -> int:
+    """A rough token count: 4 characters per token, plus 4 tokens of per-message overhead."""
+    return len(text if isinstance(text, str) else json.dumps(text, default=str)) // 4 + 4
+
+
+def _trim_messages(
+    run: RunState, payload: Mapping[str, Any], messages: list[dict[str, Any]] | None, prompt: str, system: str
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """Drop the oldest non-system messages until the estimate fits the input budget (SPEC §5.5).
+
+    The budget (tokens) is ``payload.max_input_tokens``, else ``vars._limits.max_input_tokens``; nothing is
+    trimmed without one, or when ``vars._runtime.disable_input_trimming`` is true.  The prompt and the
+    system prompt are never dropped.
+    """
+    limits = run.vars.get("_limits")
+    budget = _int_or_none(payload.get("max_input_tokens")) or (
+        _int_or_none(limits.get("max_input_tokens")) if isinstance(limits, dict) else None
+    )
+    runtime = run.vars.get("_runtime")
+    if (
+        not messages
+        or budget is None
+        or (isinstance(runtime, dict) and runtime.get("disable_input_trimming"))
+    ):
+        return messages, None
+    kept = list(messages)
+    fixed = (estimate_tokens(prompt) if prompt else 0) + (estimate_tokens(system) if system else 0)
+    total = fixed + sum(estimate_tokens(m.get("content")) for m in kept)
+    dropped = 0
+    while total > budget:
+        index = next((i for i, m in enumerate(kept) if m.get("role") != "system"), None)
+        if index is None:
+            break
+        total -= estimate_tokens(kept.pop(index).get("content"))
+        dropped += 1
+    if not dropped:
+        return messages, None
+    return kept, {"dropped_messages": dropped, "max_input_tokens": budget, "estimated_input_tokens": total}
 
 
 def _params(run: RunState, payload: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -283,6 +330,8 @@ def make_llm_call_handler(*, llm: Any, artifact_store: Any = None) -> EffectHand
         except _TruncatedError as exc:
             return EffectOutcome.failed(str(exc), retryable=False)
         _metadata(result)["_runtime_observability"] = _observability(request)
+        if request.trimming is not None:
+            _metadata(result)["_input_trimming"] = request.trimming
         if request.use_context:
             _append_turn(run, request, result)
         return EffectOutcome.completed(result)
