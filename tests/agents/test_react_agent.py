@@ -184,3 +184,23 @@ def test_no_task_completes_with_an_error(tmp_path: Path) -> None:
         stores.close()
     assert state.output is not None and state.output["success"] is False
     assert state.output["meta"]["stop_reason"] == "no_task" and llm.calls == []
+
+
+def test_tool_using_agent_with_a_schema_gets_a_final_structured_call(tmp_path: Path) -> None:
+    spec = react_agent_spec(AGENT_ID)
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    llm, tools = ScriptedLLM([SEARCH, "x is 42"]), ScriptedTools({"search": "r"})
+    runtime, stores = _runtime(tmp_path / "runs.db", spec, scripted_handlers(llm, tools))
+    try:
+        run_id = runtime.start(workflow=spec, vars=_vars(response_schema=schema))
+        state = runtime.tick(workflow=spec, run_id=run_id)
+    finally:
+        stores.close()
+    assert state.output is not None and state.output["data"] == {"answer": "example"}
+    assert [("tools" in c, "response_schema" in c) for c in llm.calls] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
+    assert llm.calls[2]["agent_phase"] == "final" and llm.calls[2]["messages"][-2]["content"] == "x is 42"
+    assert state.output["meta"]["iterations"] == 2

@@ -8,7 +8,10 @@ registers this workflow under that id.  Two nodes loop::
 * ``reason`` folds the previous tool results into the scratchpad (observe), counts the iteration and
   asks the LLM for the next turn (task, context messages, system prompt, tool list).
 * ``act`` reads the answer: without tool calls the run completes with it; otherwise it appends the
-  assistant turn and requests TOOL_CALLS restricted to the agent's ``allowed_tools``.
+  assistant turn and requests TOOL_CALLS restricted to the agent's ``allowed_tools``.  A tool-using
+  agent with a ``response_schema`` makes one more, tool-less LLM_CALL (``agent_phase: "final"``) that
+  asks for the answer in that schema (structured output and tool calls do not mix); its ``data`` is
+  the run's ``data``.
 
 Every step is a kernel effect whose result lands in ``vars._temp`` and whose bookkeeping lives in
 ``vars._temp.react``, so a crash, a restart on another process or a TOOL_CALLS wait (approval,
@@ -18,8 +21,8 @@ kernel reuses a completed result by payload (SPEC §6), so iterations must diffe
 Stops: a final answer (``stop_reason: "answered"``); ``max_iterations`` LLM calls that still ask for
 tools; or a turn whose input + output tokens reach ``max_tokens`` (the conversation no longer fits the
 budget).  The two limits complete the run with ``success: False`` and the last text as the answer.
-At most ``2 * max_iterations`` steps run, so a host ticking the child with the kernel's default
-``max_steps=100`` (a synchronous START_SUBWORKFLOW) fits 50 iterations in one tick.
+At most ``2 * max_iterations + 1`` steps run, so a host ticking the child with the kernel's default
+``max_steps=100`` (a synchronous START_SUBWORKFLOW) fits 49 iterations in one tick.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ..core.models import Effect, EffectType, RunState, StepPlan
 from ..core.spec import RunContext, WorkflowSpec
 from .settings import AgentSettings
 
-__all__ = ["LLM_RESULT_KEY", "TOOLS_RESULT_KEY", "react_agent_spec"]
+__all__ = ["FINAL_INSTRUCTION", "LLM_RESULT_KEY", "TOOLS_RESULT_KEY", "react_agent_spec"]
 
 LLM_RESULT_KEY = "_temp.react_llm"
 TOOLS_RESULT_KEY = "_temp.react_tools"
@@ -120,14 +123,23 @@ def _observe(vars: dict[str, Any], state: dict[str, Any]) -> None:
     state["pending"] = []
 
 
-def _llm_payload(settings: AgentSettings, state: dict[str, Any]) -> dict[str, Any]:
-    """The LLM_CALL payload of the current iteration (``prompt`` on the first, ``messages`` after)."""
+FINAL_INSTRUCTION = "Give your final answer now, as JSON that matches the response schema."
+
+
+def _llm_payload(settings: AgentSettings, state: dict[str, Any], *, final: bool = False) -> dict[str, Any]:
+    """The LLM_CALL payload of the current iteration (``prompt`` on the first, ``messages`` after).
+
+    ``final`` asks a tool-using agent with a ``response_schema`` for its answer in that schema: the
+    whole transcript plus :data:`FINAL_INSTRUCTION`, the schema, and no tools.
+    """
     history = [copy.deepcopy(m) for m in settings.context_messages]
-    if state["iteration"] == 1:
+    if state["iteration"] == 1 and not final:
         payload: dict[str, Any] = {"prompt": settings.task}
     else:
         payload = {"prompt": ""}
         history += copy.deepcopy(state["transcript"])
+    if final:
+        history.append({"role": "user", "content": FINAL_INSTRUCTION})
     if history:
         payload["messages"] = history
     if settings.system:
@@ -135,14 +147,16 @@ def _llm_payload(settings: AgentSettings, state: dict[str, Any]) -> dict[str, An
     for key in ("provider", "model", "max_input_tokens"):
         if getattr(settings, key) is not None:
             payload[key] = getattr(settings, key)
-    if settings.tools:
+    if settings.tools and not final:
         payload["tools"] = copy.deepcopy(settings.tools)
     elif settings.response_schema:
-        # Structured output would forbid tool calls, so a schema is only sent to a tool-less agent.
+        # Structured output would forbid tool calls: a tool-using agent gets the schema in a final call.
         payload["response_schema"] = copy.deepcopy(settings.response_schema)
     if settings.params:
         payload["params"] = dict(settings.params)
     payload["agent_iteration"] = state["iteration"]
+    if final:
+        payload["agent_phase"] = "final"
     return payload
 
 
@@ -271,12 +285,17 @@ def react_agent_spec(workflow_id: str, *, defaults: Mapping[str, Any] | None = N
             return StepPlan(node_id="act", complete_output=output)
         turn_tokens = _count_usage(run.vars, state, llm)
         content = _text(llm.get("content") or "")
-        calls = _calls(llm.get("tool_calls"), state["iteration"])
+        final = state.get("phase") == "final"
+        calls = [] if final else _calls(llm.get("tool_calls"), state["iteration"])
         state["steps"].append({"iteration": state["iteration"], "thought": content, "tool_calls": calls})
         if not calls:
             state["transcript"].append({"role": "assistant", "content": content})
-            output = _output(settings, state, answer=content, stop="answered", llm=llm)
-            return StepPlan(node_id="act", complete_output=output)
+            if final or not (settings.response_schema and settings.tools):
+                output = _output(settings, state, answer=content, stop="answered", llm=llm)
+                return StepPlan(node_id="act", complete_output=output)
+            state["phase"] = "final"
+            effect = Effect(EffectType.LLM_CALL, _llm_payload(settings, state, final=True), LLM_RESULT_KEY)
+            return StepPlan(node_id="act", effect=effect, next_node="act")
         limit = _limit_hit(settings, state, turn_tokens)
         if limit is not None:
             output = _output(settings, state, answer=content, stop=limit[0], llm=llm, error=limit[1])
