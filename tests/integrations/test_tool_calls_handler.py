@@ -327,3 +327,29 @@ def test_workspace_check_sees_what_the_executor_sees(make_runtime: MakeRuntime, 
     assert [r["success"] for r in results] == [False, False, False, False, True]
     assert all(r["error"].startswith("Workspace policy refused read_file") for r in results[:4])
     assert seen == [str(root.resolve() / "in.txt")]
+
+
+def test_executor_errors_become_failed_results(make_runtime: MakeRuntime) -> None:
+    class Broken:
+        def execute(self, *, tool_calls: list[dict[str, Any]]) -> Any:
+            raise ConnectionError("worker gone")
+
+    class Odd:
+        def execute(self, *, tool_calls: list[dict[str, Any]]) -> Any:
+            return {"mode": "later", "wait_reason": "until"}  # a wait reason an executor may not pick
+
+    _, state = run_flow(make_runtime(Broken()), tool_flow([call("a", "c1")]))
+    assert state.output["tools"]["results"][0]["error"] == "Tool execution failed: worker gone"
+    _, state = run_flow(make_runtime(Odd()), tool_flow([call("a", "c1")]))
+    assert state.waiting.reason == WaitReason.EVENT
+    assert state.waiting.details["tool_calls"] == [call("a", "c1") | {"runtime_call_id": ANY_ID}]
+
+
+class _AnyId:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith("rtcall_")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+ANY_ID: Any = _AnyId()

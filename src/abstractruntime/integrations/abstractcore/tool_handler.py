@@ -114,11 +114,18 @@ def _run_executor(executor: ToolExecutor, calls: list[dict[str, Any]]) -> dict[s
     return out
 
 
+_EXECUTOR_REASONS = frozenset({WaitReason.USER, WaitReason.EVENT, WaitReason.JOB})
+
+
 def _wait_reason(out: dict[str, Any]) -> WaitReason:
+    """The executor's ``wait_reason`` when it is user/event/job, else JOB (``delegated``) or EVENT."""
     try:
-        return WaitReason(str(out.get("wait_reason")))
+        reason = WaitReason(str(out.get("wait_reason")))
     except ValueError:
-        return WaitReason.JOB if out.get("mode") == "delegated" else WaitReason.EVENT
+        reason = None
+    if reason in _EXECUTOR_REASONS:
+        return reason
+    return WaitReason.JOB if out.get("mode") == "delegated" else WaitReason.EVENT
 
 
 def _approval_prompt(calls: list[dict[str, Any]]) -> str:
