@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from abstractruntime import Runtime
 from abstractruntime.agents import AgentSettings, react_agent_spec
 from abstractruntime.core.models import Effect, EffectType, RunState, RunStatus, WaitReason, WaitState
@@ -12,7 +14,7 @@ from abstractruntime.core.runtime import EffectOutcome
 from abstractruntime.core.spec import WorkflowSpec
 from abstractruntime.scheduler import WorkflowRegistry
 from abstractruntime.storage import open_stores
-from abstractruntime.testing import ScriptedLLM, ScriptedTools, scripted_handlers
+from abstractruntime.testing import FakeClock, ScriptedLLM, ScriptedTools, scripted_handlers
 
 AGENT_ID = "visual_react_agent_f_n"
 SEARCH = {"content": "I will search", "tool_calls": [{"name": "search", "arguments": {"q": "x"}}]}
@@ -204,3 +206,59 @@ def test_tool_using_agent_with_a_schema_gets_a_final_structured_call(tmp_path: P
     ]
     assert llm.calls[2]["agent_phase"] == "final" and llm.calls[2]["messages"][-2]["content"] == "x is 42"
     assert state.output["meta"]["iterations"] == 2
+
+
+class Crash(BaseException):
+    """Stands in for the process dying inside a step (not an Exception: nothing catches it)."""
+
+
+def test_crash_inside_the_second_tool_call_is_recovered_by_a_new_process(tmp_path: Path) -> None:
+    """The tool with an intent but no completion runs again (at-least-once); committed LLM calls do not."""
+    db, clock, spec = tmp_path / "runs.db", FakeClock(), react_agent_spec(AGENT_ID)
+    ran: list[str] = []
+
+    def search(q: str) -> str:
+        ran.append(q)
+        if len(ran) == 2:
+            raise Crash("killed after the side effect, before the commit")
+        return f"found {q}"
+
+    llm1 = ScriptedLLM([SEARCH, SEARCH])
+    stores = open_stores(f"sqlite:///{db}")
+    runtime = Runtime(
+        run_store=stores.run_store,
+        ledger_store=stores.ledger_store,
+        effect_handlers=scripted_handlers(llm1, ScriptedTools({"search": search})),
+        clock=clock,
+        lease_store=stores.lease_store,
+        lease_ttl_s=30.0,
+    )
+    run_id = runtime.start(workflow=spec, vars=_vars())
+    with pytest.raises(Crash):
+        runtime.tick(workflow=spec, run_id=run_id)
+    stores.close()
+
+    clock.advance(31.0)
+    llm2 = ScriptedLLM(["x is 42"])
+    stores2 = open_stores(f"sqlite:///{db}")
+    registry = WorkflowRegistry()
+    registry.register(spec)
+    runtime2 = Runtime(
+        run_store=stores2.run_store,
+        ledger_store=stores2.ledger_store,
+        workflow_registry=registry,
+        effect_handlers=scripted_handlers(llm2, ScriptedTools({"search": search})),
+        clock=clock,
+        lease_store=stores2.lease_store,
+        lease_ttl_s=30.0,
+    )
+    try:
+        outcome = runtime2.recover_run(run_id)
+        state = runtime2.get_state(run_id)
+    finally:
+        stores2.close()
+    assert outcome.action == "recovered", outcome
+    assert state.status == RunStatus.COMPLETED and state.output is not None
+    assert state.output["answer"] == "x is 42" and state.output["meta"]["iterations"] == 3
+    assert (len(llm1.calls), len(llm2.calls), len(ran)) == (2, 1, 3)
+    assert [r["output"] for r in state.output["tool_results"]] == ["found x", "found x"]
