@@ -421,3 +421,15 @@ def test_history_is_trimmed_to_the_input_budget(
     vars = {"_limits": {"max_input_tokens": 120}, "_runtime": {"disable_input_trimming": True}}
     run_once(make_runtime(llm), payload, vars=vars)
     assert len(stub.requests[1].json["messages"]) == 5
+
+
+@pytest.mark.parametrize(("attempts", "calls"), [(0, 1), (1, 2), ("many", 4), (None, 4)])
+def test_max_truncation_attempts_counts_retries(
+    stub: OpenAIStubServer, llm: RemoteAbstractCoreLLMClient, attempts: Any, calls: int
+) -> None:
+    stub.push(*[chat_completion("cut", finish_reason="length")] * 4)
+    payload = {"prompt": "p", "max_truncation_attempts": attempts, "allow_truncation": True}
+    state = run_once(make_runtime(llm), payload)
+    assert state.status.value == "completed"
+    assert len(stub.requests) == calls
+    assert state.output["llm"]["metadata"]["_truncation"]["attempts"] == calls

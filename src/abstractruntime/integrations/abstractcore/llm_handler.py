@@ -65,6 +65,11 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def _count(value: Any, *, default: int) -> int:
+    """``value`` as a count >= 0 (0 is kept); ``default`` when it is missing or not an integer."""
+    return max(0, value) if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 @dataclass
 class LLMCallRequest:
     """An LLM_CALL payload resolved against its run (see the module docstring)."""
@@ -116,7 +121,7 @@ class LLMCallRequest:
             fallback=bool(payload.get("structured_output_fallback")),
             retry_on_truncation=payload.get("retry_on_truncation") is not False,
             allow_truncation=bool(payload.get("allow_truncation")),
-            max_truncation_attempts=max(0, int(payload.get("max_truncation_attempts") or 3)),
+            max_truncation_attempts=_count(payload.get("max_truncation_attempts"), default=3),
             output_cap=_int_or_none(payload.get("max_output_tokens_cap")) or DEFAULT_MAX_TOKENS,
             trimming=trimming,
         )
