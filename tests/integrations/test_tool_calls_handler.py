@@ -353,3 +353,19 @@ class _AnyId:
 
 
 ANY_ID: Any = _AnyId()
+
+
+def test_second_approval_is_refused_and_tools_ran_once(make_runtime: MakeRuntime) -> None:
+    from abstractruntime.errors import RunNotWaitingError
+
+    tools = Counting()
+    runtime = _approval_runtime(make_runtime, tools)
+    flow = tool_flow([call("write_file", "w1")])
+    run_id, _ = run_flow(runtime, flow)
+    runtime.resume(workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True})
+    other = make_runtime(ApprovalToolExecutor(delegate=tools.executor()))
+    with pytest.raises(RunNotWaitingError):
+        other.resume(workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True})
+    assert len(tools.ran) == 1
+    completed = [r for r in other.get_ledger(run_id) if r["status"] == "completed" and r["effect"]]
+    assert sum(1 for r in completed if r["effect"].get("type") == "tool_calls") == 1
