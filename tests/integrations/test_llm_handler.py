@@ -433,3 +433,31 @@ def test_max_truncation_attempts_counts_retries(
     assert state.status.value == "completed"
     assert len(stub.requests) == calls
     assert state.output["llm"]["metadata"]["_truncation"]["attempts"] == calls
+
+
+def test_prompt_cache_key_explicit_derived_and_absent(
+    stub: OpenAIStubServer, llm: RemoteAbstractCoreLLMClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    monkeypatch.delenv("ABSTRACTRUNTIME_PROMPT_CACHE", raising=False)
+    runtime = make_runtime(llm)
+    run_once(runtime, {"prompt": "a", "params": {"prompt_cache_binding": {"key": "mine"}}})
+    assert stub.requests[-1].json["prompt_cache_key"] == "mine"
+    assert "prompt_cache_binding" not in stub.requests[-1].json
+
+    run_once(runtime, {"prompt": "b"}, vars={"_runtime": {"prompt_cache": True}})  # no session: no key
+    assert "prompt_cache_key" not in stub.requests[-1].json
+
+    flow = one_call_flow({"prompt": "c"})
+    run_id = runtime.start(
+        workflow=flow, session_id="s1", vars={"_runtime": {"prompt_cache": {"enabled": True}}}
+    )
+    runtime.tick(workflow=flow, run_id=run_id)
+    digest = hashlib.sha256(b"v1|s1|remote|m|one_call|ask").hexdigest()[:24]
+    assert stub.requests[-1].json["prompt_cache_key"] == f"abstractruntime:{digest}"
+
+    monkeypatch.setenv("ABSTRACTRUNTIME_PROMPT_CACHE", "1")
+    run_id = runtime.start(workflow=one_call_flow({"prompt": "d"}), session_id="s1")
+    runtime.tick(workflow=one_call_flow({"prompt": "d"}), run_id=run_id)
+    assert stub.requests[-1].json["prompt_cache_key"] == f"abstractruntime:{digest}"

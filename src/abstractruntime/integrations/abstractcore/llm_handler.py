@@ -25,12 +25,13 @@ Behaviour:
 * **Input budget**: with ``payload.max_input_tokens`` or ``vars._limits.max_input_tokens`` set, the oldest
   non-system messages are dropped until a rough estimate (4 characters per token) fits, unless
   ``vars._runtime.disable_input_trimming``; ``metadata._input_trimming`` says how many were dropped.
+* **Prompt cache**: ``params.prompt_cache_key`` is set as described in :mod:`.prompt_cache`.
 * ``params.trace_metadata`` gets ``{run_id, workflow_id, node_id, actor_id?, session_id?, parent_run_id?}``.
 * **Failures**: an :class:`~abstractruntime.errors.LLMCallError` fails the attempt with
   ``"<ErrorClass>: <message>"``; retryable ones (429, 5xx, no response) are retried by the runtime's effect
   policy (e.g. ``RetryPolicy(llm_max_attempts=3)``), the others (401/403, 404, malformed) fail at once.
 
-Not implemented yet: media outputs, prompt-cache keys and the ``<runtime_metadata>`` grounding prefix.
+Not implemented yet: media outputs and the ``<runtime_metadata>`` grounding prefix.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ...core.outcome import EffectHandler, EffectOutcome
 from ...core.vars import DEFAULT_MAX_TOKENS
 from ...errors import LLMCallError
 from .openai_format import parse_json_content
+from .prompt_cache import prompt_cache_key
 
 __all__ = ["LLMCallRequest", "make_llm_call_handler"]
 
@@ -309,6 +311,14 @@ def _observability(request: LLMCallRequest) -> dict[str, Any]:
     }
 
 
+def _cache_identity(llm: Any) -> tuple[str, str]:
+    identity = getattr(llm, "default_prompt_cache_identity", None)
+    value = identity() if callable(identity) else None
+    if isinstance(value, tuple) and len(value) == 2:
+        return str(value[0] or ""), str(value[1] or "")
+    return "", ""
+
+
 def make_llm_call_handler(*, llm: Any, artifact_store: Any = None) -> EffectHandler:
     """The LLM_CALL handler calling ``llm.generate`` (see the module docstring for the payload contract).
 
@@ -327,6 +337,9 @@ def make_llm_call_handler(*, llm: Any, artifact_store: Any = None) -> EffectHand
             request = LLMCallRequest.from_payload(run, payload)
         except ValueError as exc:
             return EffectOutcome.failed(str(exc), retryable=False)
+        cache_key = prompt_cache_key(run, request.params, identity=_cache_identity(llm))
+        if cache_key is not None:
+            request.params["prompt_cache_key"] = cache_key
         try:
             result = _structured(llm, request)
         except LLMCallError as exc:

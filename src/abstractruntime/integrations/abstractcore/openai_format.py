@@ -6,8 +6,8 @@
 * :func:`error_for_status` maps a non-2xx answer to the typed ``LLMCallError`` subclasses.
 * :func:`normalize_tool_calls` gives every tool call the shape ``{"name", "arguments": dict, "call_id"}``.
 
-Parameter mapping (``params`` keys): ``temperature``, ``top_p``, ``seed``, ``stop``, ``tool_choice`` pass
-through; ``max_tokens`` or ``max_output_tokens`` → ``max_tokens``; ``response_schema`` (a JSON schema) →
+Parameter mapping (``params`` keys): ``temperature``, ``top_p``, ``seed``, ``stop``, ``tool_choice``,
+``presence_penalty``, ``frequency_penalty``, ``prompt_cache_key`` pass through; ``max_tokens`` or ``max_output_tokens`` → ``max_tokens``; ``response_schema`` (a JSON schema) →
 ``response_format: {"type": "json_schema", ...}``; ``response_format`` ``"json"`` → ``{"type":
 "json_object"}`` (a dict passes through); ``model`` overrides the client's model and ``provider`` prefixes
 it as ``<provider>/<model>`` (the AbstractCore server's routing convention).
@@ -45,6 +45,7 @@ _PASSTHROUGH = (
     "tool_choice",
     "presence_penalty",
     "frequency_penalty",
+    "prompt_cache_key",
 )
 
 
