@@ -461,3 +461,21 @@ def test_prompt_cache_key_explicit_derived_and_absent(
     run_id = runtime.start(workflow=one_call_flow({"prompt": "d"}), session_id="s1")
     runtime.tick(workflow=one_call_flow({"prompt": "d"}), run_id=run_id)
     assert stub.requests[-1].json["prompt_cache_key"] == f"abstractruntime:{digest}"
+
+
+def test_non_dict_messages_are_ignored_and_media_is_refused(
+    stub: OpenAIStubServer, llm: RemoteAbstractCoreLLMClient
+) -> None:
+    payload = {"prompt": "p", "messages": ["junk", {"role": "user", "content": "ok"}], "max_input_tokens": 50}
+    run_once(make_runtime(llm), payload)
+    assert stub.requests[0].json["messages"] == [
+        {"role": "user", "content": "ok"},
+        {"role": "user", "content": "p"},
+    ]
+    state = run_once(make_runtime(llm, policy=RetryPolicy()), {"prompt": "p", "media": ["a.png"]})
+    assert state.status.value == "failed"
+    assert (
+        state.error
+        == "Effect failed after 1 attempts: LLMCallError: RemoteAbstractCoreLLMClient does not send media yet"
+    )
+    assert len(stub.requests) == 1

@@ -98,7 +98,12 @@ class LLMCallRequest:
         if not isinstance(prompt, str) or not prompt.strip():
             text = payload.get("text")
             prompt = text if isinstance(text, str) else ""
-        messages = payload.get("messages") if isinstance(payload.get("messages"), list) else None
+        raw_messages = payload.get("messages")
+        messages = (
+            [dict(m) for m in raw_messages if isinstance(m, Mapping)]
+            if isinstance(raw_messages, list)
+            else None
+        )
         if not prompt.strip() and not messages:
             raise ValueError(MISSING_INPUT_ERROR)
         use_context = bool(payload.get("use_context") or payload.get("include_context"))
