@@ -141,9 +141,12 @@ class App:
         fake_llm: bool = False,
         hash_chain: bool = True,
         stored_llm: Any = None,
+        approve_tools: str = "ask",
+        workspace_root: Any = None,
     ) -> Runtime:
         """A runtime over the stores, with the LLM of ``--fake-llm``, the LLM options/env/config, or the one
-        the run recorded (``stored_llm``); without any, LLM_CALL fails saying how to configure one."""
+        the run recorded (``stored_llm``); without any, LLM_CALL fails saying how to configure one.  TOOL_CALLS
+        run the default file tools over ``workspace_root`` under the ``approve_tools`` mode (``cli/tools.py``)."""
         ledger = self.stores.ledger_store
         if hash_chain:
             ledger = HashChainedLedgerStore(ledger)
@@ -154,6 +157,13 @@ class App:
             handlers[EffectType.LLM_CALL] = ScriptedLLM()
         else:
             handlers.update(self.llm_handlers(stored_llm))
+        from .tools import tool_setup
+
+        try:
+            tool_handlers, tool_executor = tool_setup(approve_tools, workspace_root)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+        handlers.update(tool_handlers)
         runtime = Runtime(
             run_store=self.stores.run_store,
             ledger_store=ledger,
@@ -162,6 +172,7 @@ class App:
             lease_store=self.stores.lease_store,
             lease_ttl_s=lease_ttl_s(),
         )
+        runtime.set_tool_executor_for_resume(tool_executor)
         self._runtimes.append(runtime)
         return runtime
 
@@ -238,6 +249,8 @@ class App:
         runtime = self.runtime(
             registry,
             stored_llm=ns.get("cli_llm"),
+            approve_tools=str(ns.get("cli_approve_tools") or "ask"),
+            workspace_root=state.vars.get("workspace_root"),
             fake_llm=bool(ns.get(CLI_NS_FAKE_LLM)),
             hash_chain=ns.get(CLI_NS_HASH_CHAIN, True) is not False,
         )

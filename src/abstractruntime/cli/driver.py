@@ -4,6 +4,7 @@ importable from here too)."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -43,6 +44,15 @@ __all__ = [
     "report_outcome",
     "resume_command",
 ]
+
+
+def approval_calls(wait: Any) -> list[dict[str, Any]] | None:
+    """The tool calls a tool-approval wait asks about, or None for any other wait."""
+    details = wait.details if isinstance(getattr(wait, "details", None), dict) else {}
+    calls = details.get("tool_calls")
+    if details.get("mode") != "approval_required" or not isinstance(calls, list):
+        return None
+    return [c for c in calls if isinstance(c, dict)]
 
 
 class Driver:
@@ -137,6 +147,13 @@ class Driver:
     def _prompt(self, state: RunState) -> Any:
         wait = state.waiting
         assert wait is not None
+        calls = approval_calls(wait)
+        if calls is not None:
+            self.out.print("[bold yellow]?[/bold yellow] The run asks to call these tools:")
+            for call in calls:
+                args = json.dumps(call.get("arguments"), ensure_ascii=False, default=str)
+                self.out.print(f"  - {render.escape(str(call.get('name')))} {render.escape(args[:300])}")
+            return {"approved": click.confirm("Approve?", default=False)}
         prompt = wait.prompt or "Your answer"
         choices = [str(c) for c in (wait.choices or [])]
         self.out.print(f"[bold yellow]?[/bold yellow] {render.escape(prompt)}")

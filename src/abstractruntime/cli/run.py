@@ -36,6 +36,7 @@ from .driver import (
 )
 from .llm import CLI_NS_LLM
 from .targets import TargetError, load_target
+from .tools import CLI_NS_APPROVE_TOOLS
 
 
 def _parse_inputs(inputs: tuple[str, ...], vars_json: str | None) -> dict[str, Any]:
@@ -122,6 +123,13 @@ def llm_options(func: Any) -> Any:
 @click.option(
     "--json", "json_output", is_flag=True, help="Print the outcome as JSON (progress goes to stderr)."
 )
+@click.option(
+    "--approve-tools",
+    type=click.Choice(["ask", "safe-only", "all"]),
+    default="ask",
+    show_default=True,
+    help="Tool calls: ask before any that is not read-only; run read-only ones only; or run all.",
+)
 @llm_options
 @click.pass_context
 def run_cmd(  # noqa: PLR0917 - click passes options as arguments
@@ -136,6 +144,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     session_id: str | None,
     quiet: bool,
     json_output: bool,
+    approve_tools: str,
     llm_base_url: str | None,
     llm_model: str | None,
     llm_api_key: str | None,
@@ -157,6 +166,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
         ns[CLI_NS_CWD] = cwd
         ns[CLI_NS_CODE_SHA256] = loaded.code_sha256
     app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
+    ns[CLI_NS_APPROVE_TOOLS] = approve_tools
     if fake_llm:
         ns[CLI_NS_FAKE_LLM] = True
     else:
@@ -168,7 +178,13 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     run_vars["_runtime"] = ns
     registry = loaded.registry()
     listeners = add_waiting_workflows(app, registry)
-    runtime = app.runtime(registry, fake_llm=fake_llm, hash_chain=not no_hash_chain)
+    runtime = app.runtime(
+        registry,
+        fake_llm=fake_llm,
+        hash_chain=not no_hash_chain,
+        approve_tools=approve_tools,
+        workspace_root=run_vars.get("workspace_root"),
+    )
     run_id = runtime.start(workflow=loaded.spec, vars=run_vars, session_id=session_id)
     out = render.console(stderr=app.json_output)
     if not quiet:
@@ -186,6 +202,12 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
 @click.argument("run_id")
 @click.option("--answer", "-a", help='Answer text for a user wait (sent as {"text": ANSWER}).')
 @click.option("--payload-json", help="The resume payload as JSON (any wait with a key).")
+@click.option(
+    "--approve/--deny",
+    "approval",
+    default=None,
+    help='Answer a tool-approval wait: run the calls ({"approved": true}) or refuse them.',
+)
 @click.option("--detach", is_flag=True, help="Do not prompt at further waits.")
 @click.option(
     "--interactive/--no-interactive", default=None, help="Prompt at further user waits (default: TTY)."
@@ -205,6 +227,7 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     run_id: str,
     answer: str | None,
     payload_json: str | None,
+    approval: bool | None,
     detach: bool,
     interactive: bool | None,
     quiet: bool,
@@ -219,9 +242,15 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
     app.json_output = app.json_output or json_output
     _refuse_detached_memory_store(app, detach)
-    if (answer is None) == (payload_json is None):
-        raise click.UsageError("give exactly one of --answer or --payload-json")
-    payload = {"text": answer} if answer is not None else parse_json_option(payload_json, "--payload-json")
+    given = [v for v in (answer, payload_json, approval) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --answer, --payload-json or --approve/--deny")
+    if approval is not None:
+        payload: Any = {"approved": approval}
+    elif answer is not None:
+        payload = {"text": answer}
+    else:
+        payload = parse_json_option(payload_json, "--payload-json")
     state = app.load_state(run_id)
     if state.status != RunStatus.WAITING or state.waiting is None:
         raise CliError(f"run {run_id} is not waiting (status: {plain_value(state.status)})", EXIT_USAGE)
