@@ -62,3 +62,50 @@ def test_agent_flows_complete_with_the_builtin_agent(tmp_path: Path) -> None:
             assert all(c["agent_iteration"] == 1 for c in agent_calls)  # no tool calls: one iteration each
     missing = set(_AGENT_FLOWS) - set(ran_agent) - set(NOT_COMPLETING)
     assert missing == set(AGENT_NOT_REACHED), sorted(missing)
+
+
+def _tool_agent_flow() -> dict[str, Any]:
+    """on_flow_start(prompt) -> agent(task; tools ["search"]) -> on_flow_end(response, tool_results, meta)."""
+    exec_in, exec_out = {"id": "exec-in", "type": "execution"}, {"id": "exec-out", "type": "execution"}
+    pins = ["response", "tool_results", "meta"]
+    data_edges = [("agent", pin, "end", pin) for pin in pins] + [("start", "prompt", "agent", "task")]
+    exec_edges = [("start", "exec-out", "agent", "exec-in"), ("agent", "exec-out", "end", "exec-in")]
+    return {
+        "id": "tool_agent",
+        "nodes": [
+            {"id": "start", "type": "on_flow_start", "data": {"outputs": [exec_out, {"id": "prompt"}]}},
+            {
+                "id": "agent",
+                "type": "agent",
+                "data": {
+                    "inputs": [exec_in, {"id": "task"}],
+                    "outputs": [exec_out, *({"id": pin} for pin in pins)],
+                    "agentConfig": {"tools": ["search"], "system": "use tools"},
+                },
+            },
+            {"id": "end", "type": "on_flow_end", "data": {"inputs": [exec_in, *({"id": p} for p in pins)]}},
+        ],
+        "edges": [
+            {"source": s, "sourceHandle": sh, "target": t, "targetHandle": th}
+            for s, sh, t, th in exec_edges + data_edges
+        ],
+    }
+
+
+def test_agent_node_runs_tools_through_the_builtin_agent(tmp_path: Path) -> None:
+    flows = {"tool_agent": _tool_agent_flow()}
+    specs = compile_visualflow_tree(root_id="tool_agent", flows_by_id=flows)
+    assert set(specs) == {"tool_agent", "visual_react_agent_tool_agent_agent"}
+    call = {"name": "search", "arguments": {"q": "x"}}
+    llm = ScriptedLLM([{"content": "", "tool_calls": [call]}, "x is 42"])
+    harness = FlowHarness(flows, specs, tmp_path / "runs.db", llm=llm)
+    try:
+        state = harness.run("tool_agent", {"prompt": "find x"})
+    finally:
+        harness.close()
+    assert state.status == RunStatus.COMPLETED and state.output is not None
+    assert state.output["response"] == "x is 42"
+    assert [r["name"] for r in state.output["tool_results"]] == ["search"]
+    assert state.output["meta"]["iterations"] == 2
+    assert [c["name"] for c in harness.tools.calls] == ["search"]
+    assert llm.calls[0]["system_prompt"] == "use tools" and llm.calls[0]["tools"] == ["search"]
