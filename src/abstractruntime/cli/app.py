@@ -90,6 +90,7 @@ class App:
     store_source: str = "default"
     _stores: Stores | None = field(default=None, repr=False)
     _runtimes: list[Runtime] = field(default_factory=list, repr=False)
+    _closers: list[Any] = field(default_factory=list, repr=False)
     llm_options: dict[str, str | None] = field(default_factory=dict)
     """``base_url``/``model``/``api_key`` given on the command line (``run``/``resume``)."""
 
@@ -113,6 +114,9 @@ class App:
         for runtime in runtimes:
             if runtime.leases is not None:
                 runtime.leases.close()
+        closers, self._closers = self._closers, []
+        for close in closers:
+            close()
         if self._stores is not None:
             self._stores.close()
             self._stores = None
@@ -188,7 +192,7 @@ class App:
         from .llm import llm_effect_handlers
 
         try:
-            return llm_effect_handlers(self.llm_settings(stored_llm))
+            return llm_effect_handlers(self.llm_settings(stored_llm), self._closers)
         except MissingExtraError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
 

@@ -126,8 +126,12 @@ def _no_llm(run: RunState, effect: Effect, default_next_node: str | None) -> Eff
     return EffectOutcome.failed(message)
 
 
-def llm_effect_handlers(settings: LlmSettings | None) -> dict[EffectType, Any]:
+def llm_effect_handlers(
+    settings: LlmSettings | None, closers: list[Any] | None = None
+) -> dict[EffectType, Any]:
     """The LLM_CALL handler for ``settings``: a real HTTP client, or one that fails naming how to configure it.
+
+    The client's ``close`` is appended to ``closers`` (the caller closes it when the command ends).
 
     Raises:
         MissingExtraError: the ``llm`` extra (httpx) is not installed.

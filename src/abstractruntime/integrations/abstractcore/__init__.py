@@ -26,6 +26,9 @@ _LAZY: dict[str, str] = {
     "PassthroughToolExecutor": "tool_executor",
     "ToolApprovalPolicy": "tool_executor",
     "ToolExecutor": "tool_executor",
+    # ready runtimes (factory)
+    "create_remote_file_runtime": "factory",
+    "create_remote_runtime": "factory",
 }
 
 __all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazy names are the public names
