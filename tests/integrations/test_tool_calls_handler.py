@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -369,3 +370,82 @@ def test_second_approval_is_refused_and_tools_ran_once(make_runtime: MakeRuntime
     assert len(tools.ran) == 1
     completed = [r for r in other.get_ledger(run_id) if r["status"] == "completed" and r["effect"]]
     assert sum(1 for r in completed if r["effect"].get("type") == "tool_calls") == 1
+
+
+class _Crash(BaseException):
+    """Stands in for the process dying while an approved tool runs."""
+
+
+def test_crash_after_approval_claim_never_reruns_the_calls(make_runtime: MakeRuntime) -> None:
+    ran: list[str] = []
+
+    def write_file(file_path: str = "") -> str:
+        ran.append(file_path)
+        raise _Crash
+
+    executor = ApprovalToolExecutor(
+        delegate=MappingToolExecutor.from_tools([write_file]), wait_key_factory=lambda: "tool_approval:k1"
+    )
+    runtime = make_runtime(executor)
+    flow = tool_flow([call("write_file", "w1", file_path="a.txt")])
+    run_id, _ = run_flow(runtime, flow)
+    with pytest.raises(_Crash):
+        runtime.resume(workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True})
+    assert runtime.get_state(run_id).status == RunStatus.WAITING
+    again = make_runtime(executor)  # a new driver over the same store
+    done = again.resume(workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True})
+    assert ran == ["a.txt"]
+    (result,) = done.output["tools"]["results"]
+    assert result["success"] is False and "may have run" in result["error"]
+
+
+def test_concurrent_approvals_run_the_calls_once(tmp_path: Path) -> None:
+    from abstractruntime.errors import ConcurrencyError
+
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def write_file() -> str:
+        ran.append("w")
+        started.set()
+        release.wait(10)
+        return "written"
+
+    executor = ApprovalToolExecutor(
+        delegate=MappingToolExecutor.from_tools([write_file]), wait_key_factory=lambda: "tool_approval:k1"
+    )
+    dbs = [SqliteDatabase(tmp_path / "runs.db") for _ in range(2)]
+    runtimes = []
+    for db in dbs:
+        rt = Runtime(
+            run_store=SqliteRunStore(db),
+            ledger_store=SqliteLedgerStore(db),
+            effect_handlers={EffectType.TOOL_CALLS: make_tool_calls_handler(tools=executor)},
+        )
+        rt.set_tool_executor_for_resume(executor)
+        runtimes.append(rt)
+    flow = tool_flow([call("write_file", "w1")])
+    run_id, _ = run_flow(runtimes[0], flow)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            runtimes[0].resume(
+                workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True}
+            )
+        except BaseException as exc:  # inspected below
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(10)
+    second = runtimes[1].resume(
+        workflow=flow, run_id=run_id, wait_key="tool_approval:k1", payload={"approved": True}
+    )
+    release.set()
+    thread.join(10)
+    for db in dbs:
+        db.close()
+    assert ran == ["w"]  # the approved call ran exactly once
+    assert "may have run" in second.output["tools"]["results"][0]["error"]
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrencyError)

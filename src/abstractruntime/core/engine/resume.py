@@ -13,11 +13,17 @@ Evidence (SPEC §4.6 step 3): when the wait's ``details`` carry ``tool_calls_for
 ``tool_calls``) and the evidence hook is on, the merged tool results are captured before the commit.
 The hook works on a copy: vars (and a terminal wait's output) get the captured copy, while the
 ledger records and the caller's payload object keep the results as delivered.
+
+Tool approvals (SPEC §4.6): a resume that approves calls first commits a claim on the wait, then runs
+them, then commits the resume.  So two drivers approving at once run the calls once (the second gets
+``ConcurrencyError`` before running anything), and a crash between the claim and the commit never
+re-runs them (see ``resume_payload.APPROVAL_CLAIM_KEY``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -30,7 +36,7 @@ from ..spec import WorkflowSpec
 from ..vars import set_vars_path
 from .loop import EvidenceCapture, StepLoop
 from .records import resume_completion_record, resume_record, status_record
-from .resume_payload import shape_resume_payload
+from .resume_payload import APPROVAL_CLAIM_KEY, approval_runs_calls, shape_resume_payload
 from .store_access import StoreAccess, WorkingRun, is_paused
 from .tool_calls import pop_pending_tool_calls
 
@@ -86,6 +92,8 @@ class Resumer:
         if not wait.result_key:
             pop_pending_tool_calls(run)
         else:
+            if approval_runs_calls(wait, payload):
+                self._claim_approval(work, wait, now)
             stored = shape_resume_payload(wait, payload, tool_executor=self._tool_executor())
             synthetic = self._tool_calls_completion(run, stored, now)
             if synthetic is not None:
@@ -122,6 +130,18 @@ class Resumer:
             # The payload is committed: this resume won.  Only the steps after it met another driver.
             _log.info("run %s: resume delivered; another driver advanced the run meanwhile (%s)", run_id, exc)
             return self._access.get(run_id)
+
+    def _claim_approval(self, work: WorkingRun, wait: WaitState, now: str) -> None:
+        """Commit a claim on an approval wait before its calls run, so they run at most once.
+
+        Two drivers approving the same wait: the second one's claim fails with ``ConcurrencyError``
+        before anything runs.  A driver that dies after the claim leaves it in ``details``; a later
+        resume then reports the calls as possibly run instead of running them again.
+        """
+        claimed = dict(wait.details or {})
+        claimed[APPROVAL_CLAIM_KEY] = now
+        work.run.waiting = dataclasses.replace(wait, details=claimed)
+        self._access.commit(work, ())
 
     @staticmethod
     def _check(run: RunState, wait_key: str | None) -> WaitState:

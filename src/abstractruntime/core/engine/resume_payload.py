@@ -18,7 +18,13 @@ from typing import Any
 
 from ..models import WaitReason, WaitState
 
-__all__ = ["is_tool_shaped", "shape_resume_payload", "subworkflow_tool_result"]
+__all__ = [
+    "APPROVAL_CLAIM_KEY",
+    "approval_runs_calls",
+    "is_tool_shaped",
+    "shape_resume_payload",
+    "subworkflow_tool_result",
+]
 
 _MAX_REPORT_CHARS = 4000
 
@@ -66,9 +72,42 @@ def subworkflow_tool_result(
     return {"mode": "executed", "results": [result]}
 
 
-def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -> Any:
-    """The value stored at ``wait.result_key`` for a resume with ``payload``."""
+APPROVAL_CLAIM_KEY = "approval_claimed_at"
+"""Key in an approval wait's ``details`` set (and committed) before approved calls run (see ``resume``)."""
+
+_INTERRUPTED = "Approval was claimed by an earlier resume that did not finish; the calls may have run"
+
+
+def _is_approval(details: dict[str, Any], payload: Any) -> bool:
+    return (
+        details.get("mode") == "approval_required"
+        and isinstance(details.get("tool_calls"), list)
+        and isinstance(payload, dict)
+        and "approved" in payload
+        and not is_tool_shaped(payload)
+    )
+
+
+def approval_runs_calls(wait: WaitState, payload: Any) -> bool:
+    """True when resuming ``wait`` with ``payload`` would run tool calls (an unclaimed approval wait and a
+    payload approving at least one call)."""
     details = wait.details if isinstance(wait.details, dict) else {}
+    if details.get(APPROVAL_CLAIM_KEY) or not _is_approval(details, payload):
+        return False
+    calls = [c for c in details["tool_calls"] if isinstance(c, dict)]
+    return bool(_approved_indexes(calls, payload.get("approved")))
+
+
+def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -> Any:
+    """The value stored at ``wait.result_key`` for a resume with ``payload``.
+
+    An approval wait already claimed by an earlier resume (``details[APPROVAL_CLAIM_KEY]``) never runs
+    its calls again: they get an error result saying they may have run (at most once).
+    """
+    details = wait.details if isinstance(wait.details, dict) else {}
+    if details.get(APPROVAL_CLAIM_KEY) and _is_approval(details, payload):
+        calls = [c for c in details["tool_calls"] if isinstance(c, dict)]
+        payload = {"mode": "executed", "results": [_call_error(c, _INTERRUPTED) for c in calls]}
     if (
         wait.reason == WaitReason.SUBWORKFLOW
         and details.get("wrap_as_tool_result")
@@ -81,13 +120,7 @@ def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -
             tool_name=str(details.get("tool_name") or "start_subworkflow"),
             call_id=str(details.get("call_id") or "subworkflow"),
         )
-    if (
-        details.get("mode") == "approval_required"
-        and isinstance(details.get("tool_calls"), list)
-        and isinstance(payload, dict)
-        and "approved" in payload
-        and not is_tool_shaped(payload)
-    ):
+    if _is_approval(details, payload):
         payload = _approval_results(details["tool_calls"], payload, tool_executor)
     return _merge_partial_batch(details, payload)
 
