@@ -38,9 +38,9 @@ from .settings import AgentSettings
 
 __all__ = ["FINAL_INSTRUCTION", "LLM_RESULT_KEY", "TOOLS_RESULT_KEY", "react_agent_spec"]
 
-LLM_RESULT_KEY = "_temp.react_llm"
-TOOLS_RESULT_KEY = "_temp.react_tools"
-_STATE = "react"
+_STATE, _LLM_SLOT, _TOOLS_SLOT = "react", "react_llm", "react_tools"
+LLM_RESULT_KEY = f"_temp.{_LLM_SLOT}"
+TOOLS_RESULT_KEY = f"_temp.{_TOOLS_SLOT}"
 
 
 def _temp(vars: dict[str, Any]) -> dict[str, Any]:
@@ -104,9 +104,9 @@ def _tool_results(raw: Any, calls: list[dict[str, Any]]) -> list[dict[str, Any]]
 def _observe(vars: dict[str, Any], state: dict[str, Any]) -> None:
     """Fold the pending TOOL_CALLS result into the transcript, the step and the run totals."""
     temp = _temp(vars)
-    if not state["pending"] or TOOLS_RESULT_KEY.split(".")[1] not in temp:
+    if not state["pending"] or _TOOLS_SLOT not in temp:
         return
-    raw = temp.pop(TOOLS_RESULT_KEY.split(".")[1])
+    raw = temp.pop(_TOOLS_SLOT)
     results = _tool_results(raw, state["pending"])
     for result in results:
         content = _text(result.get("output")) if result.get("success") else f"Error: {result.get('error')}"
@@ -279,7 +279,7 @@ def react_agent_spec(workflow_id: str, *, defaults: Mapping[str, Any] | None = N
     def act(run: RunState, ctx: RunContext) -> StepPlan:
         settings = AgentSettings.from_vars(run.vars, base)
         state = _state(run.vars, settings)
-        llm = _temp(run.vars).pop(LLM_RESULT_KEY.split(".")[1], None)
+        llm = _temp(run.vars).pop(_LLM_SLOT, None)
         if not isinstance(llm, Mapping):
             output = _output(settings, state, answer="", stop="error", error="LLM_CALL returned no result")
             return StepPlan(node_id="act", complete_output=output)
