@@ -38,7 +38,11 @@ RESUMER = textwrap.dedent(
     url, run_id, who, go_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[5])
     stores = open_stores(url)
     runtime = Runtime(run_store=stores.run_store, ledger_store=stores.ledger_store)
-    key = runtime.get_state(run_id).waiting.wait_key
+    waiting = runtime.get_state(run_id).waiting
+    if waiting is None:  # this process started so late that the other one already resumed the run
+        print(json.dumps({"who": who, "result": "RunNotWaitingError"}))
+        raise SystemExit(0)
+    key = waiting.wait_key
     while time.time() < go_at:
         pass
     try:
@@ -70,7 +74,7 @@ def test_exactly_one_of_two_processes_resumes_a_wait(scheme: str, tmp_path: Path
         run_id = runtime.start(workflow=flow)
         runtime.tick(workflow=flow, run_id=run_id)
         stores.close()
-        go_at = str(time.time() + 0.6)
+        go_at = str(time.time() + 1.5)  # both processes start and read the wait before this instant
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", RESUMER, url, run_id, who, FLOW_SOURCE, go_at],
