@@ -77,7 +77,10 @@ class WorkspacePolicy:
         if pure.is_absolute() and self.mode not in ("workspace_or_allowed", "all_except_ignored"):
             raise WorkspaceError(f"file_path {text!r} is absolute; use a path relative to workspace_root")
         candidate = Path(text) if pure.is_absolute() else self.root / text
-        resolved = Path(os.path.realpath(candidate))
+        try:
+            resolved = Path(os.path.realpath(candidate))
+        except OSError as exc:  # a component changed type while being resolved (a symlink swapped in/out)
+            raise WorkspaceError(f"file_path {text!r} changed while it was being resolved: {exc}") from exc
         self._check(text, resolved)
         return resolved
 
