@@ -304,13 +304,20 @@ def _append_turn(run: RunState, request: LLMCallRequest, result: Mapping[str, An
         messages.append({"role": role, "content": content, "timestamp": now, "metadata": metadata})
 
 
+def _tool_name(tool: Any) -> Any:
+    """A tool's name: tools may be given as names (the built-in agent sends ``["list_files", ...]``) or specs."""
+    if not isinstance(tool, dict):
+        return tool
+    return tool.get("name") or (tool.get("function") or {}).get("name")
+
+
 def _observability(request: LLMCallRequest) -> dict[str, Any]:
     return {
         "llm_generate_kwargs": {
             "prompt": request.prompt,
             "message_count": len(request.messages or []),
             "system_prompt": request.system_prompt,
-            "tools": [t.get("name") or (t.get("function") or {}).get("name") for t in request.tools or []],
+            "tools": [_tool_name(t) for t in request.tools or []],
             "params": {k: v for k, v in request.params.items() if k not in _SECRET_PARAMS},
         }
     }
