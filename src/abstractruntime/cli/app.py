@@ -159,8 +159,6 @@ class App:
             from abstractruntime.testing import ScriptedLLM
 
             handlers[EffectType.LLM_CALL] = ScriptedLLM()
-        else:
-            handlers.update(self.llm_handlers(stored_llm))
         from .tools import tool_setup
 
         try:
@@ -168,6 +166,8 @@ class App:
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
         handlers.update(tool_handlers)
+        if not fake_llm:
+            handlers.update(self.llm_handlers(stored_llm, tool_executor))
         runtime = Runtime(
             run_store=self.stores.run_store,
             ledger_store=ledger,
@@ -186,13 +186,21 @@ class App:
 
         return resolve_llm_settings(**self.llm_options, stored=stored_llm)
 
-    def llm_handlers(self, stored_llm: Any = None) -> dict[Any, Any]:
+    def llm_handlers(self, stored_llm: Any = None, tool_executor: Any = None) -> dict[Any, Any]:
+        """The LLM_CALL handler (see ``cli/llm.py``); tools named in payloads are described from
+        ``tool_executor``'s functions."""
         from abstractruntime.errors import MissingExtraError
 
         from .llm import llm_effect_handlers
 
+        settings = self.llm_settings(stored_llm)
+        specs = None
+        if settings is not None:
+            from abstractruntime.integrations.abstractcore.tool_specs import executor_tool_specs
+
+            specs = executor_tool_specs(tool_executor)
         try:
-            return llm_effect_handlers(self.llm_settings(stored_llm), self._closers)
+            return llm_effect_handlers(settings, self._closers, specs)
         except MissingExtraError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
 

@@ -127,11 +127,12 @@ def _no_llm(run: RunState, effect: Effect, default_next_node: str | None) -> Eff
 
 
 def llm_effect_handlers(
-    settings: LlmSettings | None, closers: list[Any] | None = None
+    settings: LlmSettings | None, closers: list[Any] | None = None, tool_specs: Any = None
 ) -> dict[EffectType, Any]:
     """The LLM_CALL handler for ``settings``: a real HTTP client, or one that fails naming how to configure it.
 
-    The client's ``close`` is appended to ``closers`` (the caller closes it when the command ends).
+    The client's ``close`` is appended to ``closers`` (the caller closes it when the command ends);
+    ``tool_specs`` (``{name: spec}``) describe tools that LLM payloads list by name.
 
     Raises:
         MissingExtraError: the ``llm`` extra (httpx) is not installed.
@@ -145,4 +146,4 @@ def llm_effect_handlers(
     client = RemoteAbstractCoreLLMClient(
         server_base_url=settings.base_url, model=settings.model, headers=headers
     )
-    return {EffectType.LLM_CALL: make_llm_call_handler(llm=client)}
+    return {EffectType.LLM_CALL: make_llm_call_handler(llm=client, tool_specs=tool_specs)}

@@ -21,6 +21,7 @@ from ...core.models import EffectType
 from ...core.outcome import EffectHandler
 from .llm_handler import make_llm_call_handler
 from .model_residency import make_model_residency_handler
+from .tool_specs import executor_tool_specs
 
 __all__ = ["build_effect_handlers", "make_llm_call_handler", "make_tool_calls_handler"]  # noqa: F822 - lazy
 
@@ -38,7 +39,9 @@ def build_effect_handlers(
         run_store: passed to the TOOL_CALLS handler.
     """
     handlers: dict[EffectType, EffectHandler] = {
-        EffectType.LLM_CALL: make_llm_call_handler(llm=llm, artifact_store=artifact_store),
+        EffectType.LLM_CALL: make_llm_call_handler(
+            llm=llm, artifact_store=artifact_store, tool_specs=executor_tool_specs(tools)
+        ),
         EffectType.MODEL_RESIDENCY: make_model_residency_handler(llm=llm),
     }
     try:

@@ -49,6 +49,7 @@ from ...core.vars import DEFAULT_MAX_TOKENS
 from ...errors import LLMCallError
 from .openai_format import parse_json_content
 from .prompt_cache import prompt_cache_key
+from .tool_specs import resolve_tool_specs
 
 __all__ = ["LLMCallRequest", "make_llm_call_handler"]
 
@@ -331,13 +332,17 @@ def _cache_identity(llm: Any) -> tuple[str, str]:
     return "", ""
 
 
-def make_llm_call_handler(*, llm: Any, artifact_store: Any = None) -> EffectHandler:
+def make_llm_call_handler(
+    *, llm: Any, artifact_store: Any = None, tool_specs: Mapping[str, Mapping[str, Any]] | None = None
+) -> EffectHandler:
     """The LLM_CALL handler calling ``llm.generate`` (see the module docstring for the payload contract).
 
     Args:
         llm: a client with ``generate(*, prompt, messages, system_prompt, tools, media, params) -> dict``,
             such as :class:`~abstractruntime.integrations.abstractcore.llm_client.RemoteAbstractCoreLLMClient`.
         artifact_store: reserved for media inputs and outputs (unused by text calls).
+        tool_specs: ``{name: spec}`` used to describe tools a payload lists by name only (see
+            :mod:`.tool_specs`; ``build_effect_handlers`` passes the specs of its tool executor).
 
     Returns:
         ``handler(run, effect, default_next_node) -> EffectOutcome``.
@@ -349,6 +354,7 @@ def make_llm_call_handler(*, llm: Any, artifact_store: Any = None) -> EffectHand
             request = LLMCallRequest.from_payload(run, payload)
         except ValueError as exc:
             return EffectOutcome.failed(str(exc), retryable=False)
+        request.tools = resolve_tool_specs(request.tools, tool_specs)
         cache_key = prompt_cache_key(run, request.params, identity=_cache_identity(llm))
         if cache_key is not None:
             request.params["prompt_cache_key"] = cache_key
