@@ -74,15 +74,11 @@ NOT_COMPLETING: dict[str, str] = {
     # MEMORY_KG_* have no handler in the CLI runtime
     "ac-kg-memory-agent.json": "No effect handler registered for memory_kg_assert",
     "ltm-ai-kg-memory-source-pins-debug.json": "No effect handler registered for memory_kg_assert",
-    # the CLI runtime has no artifact store, which memory_rehydrate needs
-    "bff163ad.json": "memory_rehydrate requires an artifact store",
-    "ltm-ai-chat.json": "memory_rehydrate requires an artifact store",
-    "ltm-ai-kg-ingest-span.json": "memory_rehydrate requires an artifact store",
-    "ltm-ai-maintain.json": "memory_rehydrate requires an artifact store",
-    "ltm-ai-replay.json": "memory_rehydrate requires an artifact store",
+    "ltm-ai-kg-ingest-span.json": "No effect handler registered for memory_kg_assert",
+    "ltm-ai-chat.json": "No effect handler registered for memory_kg_query",
 }
 # The reasons that are the run's actual error text (the others are loops stopped by a timeout or a bound).
-_ERROR_REASONS = ("No effect handler registered for", "memory_rehydrate requires an artifact store")
+_ERROR_REASONS = ("No effect handler registered for",)
 
 # Driven by test_tool_loop_flow instead (its while loop only counts searches the LLM asked for).
 TOOL_LOOP_FLOW = "4c8e6f48.json"

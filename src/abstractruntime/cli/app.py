@@ -91,6 +91,7 @@ class App:
     _stores: Stores | None = field(default=None, repr=False)
     _runtimes: list[Runtime] = field(default_factory=list, repr=False)
     _closers: list[Any] = field(default_factory=list, repr=False)
+    _artifacts: Any = field(default=None, repr=False)
     llm_options: dict[str, str | None] = field(default_factory=dict)
     """``base_url``/``model``/``api_key`` given on the command line (``run``/``resume``)."""
 
@@ -175,10 +176,28 @@ class App:
             workflow_registry=registry,
             lease_store=self.stores.lease_store,
             lease_ttl_s=lease_ttl_s(),
+            artifact_store=self.artifact_store(),
         )
         runtime.set_tool_executor_for_resume(tool_executor)
         self._runtimes.append(runtime)
         return runtime
+
+    def artifact_store(self) -> Any:
+        """The artifact store beside the run store (memory effects, evidence): ``<db>.artifacts/`` for
+        ``sqlite:///<db>``, the store directory for ``file://``, in memory for ``memory://``."""
+        from abstractruntime.storage.artifacts_files import FileArtifactStore
+        from abstractruntime.storage.artifacts_memory import InMemoryArtifactStore
+
+        if self._artifacts is None:
+            path = getattr(self.stores.database, "path", None)
+            base_dir = getattr(self.stores.run_store, "base_dir", None)
+            if path is not None and str(path) != ":memory:":
+                self._artifacts = FileArtifactStore(f"{path}.artifacts")
+            elif base_dir is not None:
+                self._artifacts = FileArtifactStore(base_dir)
+            else:
+                self._artifacts = InMemoryArtifactStore()
+        return self._artifacts
 
     def llm_settings(self, stored_llm: Any = None) -> Any:
         """The :class:`~abstractruntime.cli.llm.LlmSettings` to use, or None (see ``cli/llm.py``)."""
