@@ -17,6 +17,9 @@ runtime discovers structurally and uses when present:
   crash the stored state never claims a step its ledger lacks.
 * ``LedgerStore.find_completed`` — the idempotency lookup.  The base class answers with a scan;
   bundled backends answer from an index, so a step's cost does not grow with the run's length.
+* ``LedgerStore.find_started`` — the in-doubt lookup: a STARTED intent that no later record with its
+  key ended (the driver stopped between the intent and the commit).  Same rule: a scan by default, an
+  index on the bundled backends.
 * :class:`QueryableRunStore` / :class:`QueryableRunIndexStore` — queries used by the scheduler and
   event delivery.
 * :class:`RunLeaseStore` — a separate store of run *leases*: the mark a driver puts on the runs it is
@@ -51,6 +54,7 @@ __all__ = [
     "RunStore",
     "append_records",
     "find_completed_in",
+    "find_started_in",
 ]
 
 
@@ -100,6 +104,16 @@ class LedgerStore(ABC):
         """
         return find_completed_in(self.list(run_id), idempotency_key)
 
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The last record of ``run_id`` carrying ``idempotency_key`` when it is STARTED, else None.
+
+        A STARTED record that no later record with the same key ended (COMPLETED, WAITING, FAILED) is
+        an *open intent*: the driver that wrote it stopped before committing the effect's end, so the
+        effect may or may not have run (``docs/llm.md``, "In-doubt calls").  The default scans
+        ``list(run_id)``; backends override it with an index.
+        """
+        return find_started_in(self.list(run_id), idempotency_key)
+
 
 def append_records(ledger_store: LedgerStore, records: Sequence[StepRecord]) -> None:
     """Append ``records`` in order, in one batch when the store has ``append_many`` (one write, one
@@ -119,6 +133,14 @@ def find_completed_in(records: Sequence[dict[str, Any]], idempotency_key: str) -
     for record in records:
         if record.get("idempotency_key") == idempotency_key and record.get("status") == "completed":
             return record
+    return None
+
+
+def find_started_in(records: Sequence[dict[str, Any]], idempotency_key: str) -> dict[str, Any] | None:
+    """Scan ``records`` for the last one whose key is ``idempotency_key``; it when STARTED, else None."""
+    for record in reversed(records):
+        if record.get("idempotency_key") == idempotency_key:
+            return record if record.get("status") == "started" else None
     return None
 
 

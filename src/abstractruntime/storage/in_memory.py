@@ -146,6 +146,7 @@ class InMemoryLedgerStore(LedgerStore):
     def __init__(self) -> None:
         self._records: dict[str, builtins.list[dict[str, Any]]] = {}
         self._completed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._open: dict[tuple[str, str], dict[str, Any]] = {}  # STARTED records no later record ended
         self._lock = threading.Lock()
 
     def append(self, record: StepRecord) -> None:
@@ -169,8 +170,13 @@ class InMemoryLedgerStore(LedgerStore):
         data = asdict(record)
         self._records.setdefault(record.run_id, []).append(data)
         key = record.idempotency_key
-        if key and record.status == StepStatus.COMPLETED:
-            self._completed.setdefault((record.run_id, key), data)
+        if key:
+            if record.status == StepStatus.COMPLETED:
+                self._completed.setdefault((record.run_id, key), data)
+            if record.status == StepStatus.STARTED:
+                self._open[(record.run_id, key)] = data
+            else:
+                self._open.pop((record.run_id, key), None)
         return data
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
@@ -181,6 +187,10 @@ class InMemoryLedgerStore(LedgerStore):
     def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
         """The first COMPLETED record with this key (an O(1) index lookup)."""
         return self._completed.get((run_id, idempotency_key))
+
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The STARTED record with this key that no later record ended (an O(1) index lookup)."""
+        return self._open.get((run_id, idempotency_key))
 
     def count(self, run_id: str) -> int:
         """How many records ``run_id`` has."""

@@ -13,7 +13,7 @@ several concatenated objects (written by older tools) are split.  Two kinds of d
   :func:`~abstractruntime.storage.ledger_chain.verify_ledger_store` and ``abstractruntime ledger
   verify``.  A new record chains to the last *readable* record, never to None.
 
-The idempotency lookup reads each file once and then only the bytes appended since (by any process),
+The idempotency and in-doubt lookups read each file once and then only the bytes appended since (by any process),
 so its cost does not grow with the ledger.
 """
 
@@ -128,10 +128,12 @@ def _last_readable_record(path: Path) -> dict[str, Any] | None:
 
 @dataclass
 class _KeyIndex:
-    """Completed records by idempotency key, built from the first ``offset`` bytes of a file."""
+    """Completed records by idempotency key, and open intents (STARTED records no later record with
+    their key ended), built from the first ``offset`` bytes of a file."""
 
     offset: int = 0
     completed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class JsonlLedgerStore(LedgerStore):
@@ -241,23 +243,32 @@ class JsonlLedgerStore(LedgerStore):
 
     def find_completed(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
         """The first COMPLETED record with ``idempotency_key``, from an index refreshed incrementally."""
-        path = self._path(run_id)
         with self._lock:
-            index = self._indexes.setdefault(run_id, _KeyIndex())
-            self._indexes.move_to_end(run_id)
-            while len(self._indexes) > self._index_size:
-                self._indexes.popitem(last=False)
-            self._refresh(path, index)
-            return index.completed.get(idempotency_key)
+            return self._index(run_id).completed.get(idempotency_key)
+
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The STARTED record with ``idempotency_key`` that no later record ended (same index)."""
+        with self._lock:
+            return self._index(run_id).started.get(idempotency_key)
+
+    def _index(self, run_id: str) -> _KeyIndex:
+        """The refreshed key index of ``run_id`` (called under ``self._lock``)."""
+        path = self._path(run_id)
+        index = self._indexes.setdefault(run_id, _KeyIndex())
+        self._indexes.move_to_end(run_id)
+        while len(self._indexes) > self._index_size:
+            self._indexes.popitem(last=False)
+        self._refresh(path, index)
+        return index
 
     def _refresh(self, path: Path, index: _KeyIndex) -> None:
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            index.offset, index.completed = 0, {}
+            index.offset, index.completed, index.started = 0, {}, {}
             return
         if size < index.offset:
-            index.offset, index.completed = 0, {}
+            index.offset, index.completed, index.started = 0, {}, {}
         if size == index.offset:
             return
         with path.open("rb") as handle:
@@ -266,8 +277,15 @@ class JsonlLedgerStore(LedgerStore):
         complete = chunk.rfind(b"\n") + 1
         for record in parse_jsonl(chunk[:complete], location=str(path)):
             key = record.get("idempotency_key")
-            if key and record.get("status") == "completed":
+            if not key:
+                continue
+            status = record.get("status")
+            if status == "completed":
                 index.completed.setdefault(str(key), record)
+            if status == "started":
+                index.started[str(key)] = record
+            else:
+                index.started.pop(str(key), None)
         index.offset += complete
 
     def count(self, run_id: str) -> int:

@@ -1,7 +1,7 @@
 """``LedgerDecorator``: the base of ledger decorators (hash chaining, offloading, observation).
 
 It keeps the wrapped store and forwards everything a decorator does not change: ``list``, the
-idempotency lookup, and the optional extras (``count``, ``count_many``, ``metrics_many``,
+idempotency and in-doubt lookups, and the optional extras (``count``, ``count_many``, ``metrics_many``,
 ``list_after``, ``subscribe``).  A missing optional extra raises
 :class:`~abstractruntime.errors.CapabilityError` naming the inner store.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import CapabilityError
-from .base import LedgerStore, find_completed_in
+from .base import LedgerStore, find_completed_in, find_started_in
 
 __all__ = ["LedgerDecorator", "forward"]
 
@@ -52,6 +52,14 @@ class LedgerDecorator(LedgerStore):
             found: dict[str, Any] | None = finder(run_id, idempotency_key)
             return found
         return find_completed_in(self._inner.list(run_id), idempotency_key)
+
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """Forwarded in-doubt lookup (an index on the bundled stores, else a scan)."""
+        finder = getattr(self._inner, "find_started", None)
+        if callable(finder):
+            found: dict[str, Any] | None = finder(run_id, idempotency_key)
+            return found
+        return find_started_in(self._inner.list(run_id), idempotency_key)
 
     def count(self, run_id: str) -> int:
         """Forwarded ``count`` (falls back to ``len(list(run_id))``)."""

@@ -2,7 +2,7 @@
 
 Appends allocate ``seq`` (1..n per run) through ``ledger_heads`` inside a transaction; when called
 within a run store's step commit on the same database, they join that transaction.  The idempotency
-lookup is a partial-index probe, so its cost does not depend on the ledger's length.
+and in-doubt lookups are partial-index probes, so their cost does not depend on the ledger's length.
 """
 
 from __future__ import annotations
@@ -102,6 +102,22 @@ class SqliteLedgerStore(LedgerStore):
             .fetchone()
         )
         return None if row is None else self._decode(run_id, row[0], row[1])
+
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The last record of ``run_id`` with ``idempotency_key`` when it is STARTED (an index probe)."""
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT seq, record_json, status FROM ledger INDEXED BY idx_ledger_key "
+                "WHERE run_id = ? AND idempotency_key = ? AND idempotency_key IS NOT NULL "
+                "ORDER BY seq DESC LIMIT 1",
+                (run_id, idempotency_key),
+            )
+            .fetchone()
+        )
+        if row is None or row[2] != StepStatus.STARTED.value:
+            return None
+        return self._decode(run_id, row[0], row[1])
 
     def count(self, run_id: str) -> int:
         """How many records ``run_id`` has (from ``ledger_heads``)."""

@@ -15,6 +15,8 @@ Tables (SPEC §7.4, plus what the durable engine needs):
 * ``commands`` / ``command_cursors`` — the command inbox (SPEC §7.5).
 * ``run_leases`` (version 2) — one row per leased run: owner, expiry (fixed-width UTC text, so SQL
   compares it as time), fencing generation and recovery counters (``leases.py``, ``sqlite_leases.py``).
+* ``idx_ledger_key`` (version 3) — every keyed ledger row by ``(run_id, idempotency_key, seq)``, for
+  the in-doubt lookup (``find_started``: the last record of a key, is it an open STARTED intent?).
 """
 
 from __future__ import annotations
@@ -105,7 +107,14 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_ledger_key ON ledger(run_id, idempotency_key, seq) "
+        "WHERE idempotency_key IS NOT NULL"
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

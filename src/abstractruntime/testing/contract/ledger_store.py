@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...core.models import Effect, EffectType, StepRecord, StepStatus, WaitReason, WaitState
-from ...storage.base import find_completed_in
+from ...storage.base import find_completed_in, find_started_in
 from .factory import StoreFactory, make_run
 
 __all__ = ["LedgerStoreContract"]
@@ -84,6 +84,67 @@ class LedgerStoreContract:
         other.append(done)
         found = finder(run.run_id, "k")
         assert found is not None and found["result"] == {"v": 1}
+
+    def test_find_started_returns_an_intent_no_later_record_of_its_key_ended(
+        self, store_factory: StoreFactory
+    ) -> None:
+        _, ledger = store_factory.stores()
+        run = make_run()
+        effect = Effect(EffectType.TOOL_CALLS, {"tool_calls": [{"name": "t"}]})
+
+        def start(key: str, attempt: int = 1) -> StepRecord:
+            return StepRecord.start(run=run, node_id="n", effect=effect, attempt=attempt, idempotency_key=key)
+
+        failed = start("failed")
+        ledger.append(failed.snapshot())
+        ledger.append(failed.finish_failure("boom"))
+        done = start("done")
+        ledger.append(done.snapshot())
+        ledger.append(done.finish_success({"ok": True}))
+        waited = start("waited")
+        ledger.append(waited.snapshot())
+        ledger.append(waited.finish_waiting(WaitState(reason=WaitReason.USER, wait_key="w")))
+        retried = start("retried")
+        ledger.append(retried.snapshot())
+        ledger.append(retried.finish_failure("first attempt failed"))
+        second = start("retried", attempt=2)
+        ledger.append(second)
+        ledger.append(start("open"))
+        ledger.append(StepRecord.start(run=make_run(), node_id="n", effect=effect, idempotency_key="open"))
+        finder = getattr(ledger, "find_started", None)
+        records = ledger.list(run.run_id)
+        for key in ("failed", "done", "waited", "missing"):
+            assert find_started_in(records, key) is None
+            if callable(finder):
+                assert finder(run.run_id, key) is None, key
+        for key, attempt in (("open", 1), ("retried", 2)):
+            expected = find_started_in(records, key)
+            assert expected is not None and expected["attempt"] == attempt
+            if callable(finder):
+                found = finder(run.run_id, key)
+                assert found is not None and found["status"] == "started", key
+                assert found["attempt"] == attempt and found["step_id"] == expected["step_id"]
+        if callable(finder):
+            assert finder("other-run", "open") is None
+            ledger.append(start("open").finish_success({"late": True}))  # a later end closes the intent
+            assert finder(run.run_id, "open") is None
+
+    def test_find_started_sees_records_appended_through_another_store_object(
+        self, store_factory: StoreFactory
+    ) -> None:
+        _, ledger = store_factory.stores()
+        finder = getattr(ledger, "find_started", None)
+        if not callable(finder):
+            return
+        run = make_run()
+        assert finder(run.run_id, "k") is None
+        _, other = store_factory.stores()
+        intent = StepRecord.start(run=run, node_id="n", effect=None, idempotency_key="k")
+        other.append(intent.snapshot())
+        found = finder(run.run_id, "k")
+        assert found is not None and found["step_id"] == intent.step_id
+        other.append(intent.finish_success({"v": 1}))
+        assert finder(run.run_id, "k") is None
 
     def test_count_matches_list_length(self, store_factory: StoreFactory) -> None:
         _, ledger = store_factory.stores()
