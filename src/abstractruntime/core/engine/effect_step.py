@@ -12,6 +12,10 @@ Durability rules (``docs/concepts.md``, "One commit per step"):
 A COMPLETED record with the step's idempotency key means the effect already ran: its result is
 reused, the handler is not called and no record is written.
 
+A TOOL_CALLS step whose key has an open STARTED intent (no later record of the key ended it: the
+previous driver died mid-batch) is *in doubt*: the handler gets the payload marked by
+:func:`~.tool_calls.mark_in_doubt` and decides what may run again (``docs/llm.md``, "In-doubt calls").
+
 An effect whose payload is not JSON-safe is never executed (its idempotency key hashes the payload as
 JSON, and a durable ledger could not record its intent): the step fails with ``NotJsonSafeError: ...``
 (no retry).
@@ -33,7 +37,7 @@ from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
 from ..outcome import EffectOutcome, call_effect_handler
 from ..policy import EffectPolicy
 from .store_access import StoreAccess
-from .tool_calls import normalize_tool_calls_payload, record_tool_call_warnings
+from .tool_calls import mark_in_doubt, normalize_tool_calls_payload, record_tool_call_warnings
 
 __all__ = ["EffectExecutor", "EffectStepResult"]
 
@@ -102,6 +106,10 @@ class EffectExecutor:
                 reused=True,
                 duration_ms=_elapsed_ms(began),
             )
+        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
+            started = self._access.find_started(run.run_id, key)
+            if started is not None:  # a driver died mid-batch (docs/llm.md, "In-doubt calls")
+                effect = mark_in_doubt(effect, started)
         step = self._run_attempts(run, plan, effect, key, policy)
         step.duration_ms = _elapsed_ms(began)
         return step

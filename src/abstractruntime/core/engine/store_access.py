@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConcurrencyError, NotJsonSafeError, RunNotFoundError
-from ...storage.base import LedgerStore, RevisionedRunStore, RunStore, append_records, find_completed_in
+from ...storage.base import (
+    LedgerStore,
+    RevisionedRunStore,
+    RunStore,
+    append_records,
+    find_completed_in,
+    find_started_in,
+)
 from ..jsonable import find_non_json_safe
 from ..models import RunState, RunStatus, StepRecord
 from .records import failure_record, status_record
@@ -60,6 +67,8 @@ class StoreAccess:
         )
         finder = getattr(ledger_store, "find_completed", None)
         self._finder = finder if callable(finder) else None
+        started_finder = getattr(ledger_store, "find_started", None)
+        self._started_finder = started_finder if callable(started_finder) else None
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, run_id: str) -> WorkingRun:
@@ -120,6 +129,14 @@ class StoreAccess:
             found: dict[str, Any] | None = self._finder(run_id, idempotency_key)
             return found
         return find_completed_in(self.ledger_store.list(run_id), idempotency_key)
+
+    def find_started(self, run_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The open STARTED intent of ``run_id`` with ``idempotency_key`` (no later record of the key
+        ended it), or None; a scan of ``list`` for a store without ``find_started``."""
+        if self._started_finder is not None:
+            found: dict[str, Any] | None = self._started_finder(run_id, idempotency_key)
+            return found
+        return find_started_in(self.ledger_store.list(run_id), idempotency_key)
 
     # -- external control ------------------------------------------------------------------------
     def interrupted(self, work: WorkingRun) -> RunState | None:

@@ -1,15 +1,25 @@
-"""Kernel-side handling of TOOL_CALLS payloads (SPEC §4.3 e.1 and e.3, §4.12)."""
+"""Kernel-side handling of TOOL_CALLS payloads (SPEC §4.3 e.1 and e.3, §4.12).
+
+In-doubt batches (``docs/llm.md``, "In-doubt calls"): when a TOOL_CALLS step is about to run and the
+ledger holds a STARTED intent with its idempotency key that no later record ended, the driver that
+wrote it died mid-batch and the calls may already have run.  The engine then hands the handler a
+payload carrying :data:`IN_DOUBT_KEY` = ``{"started_at", "attempt", "step_id"}`` of that intent
+(:func:`mark_in_doubt`).  The key is added after the idempotency key was computed, so it never changes
+the key; a flow cannot set it (:func:`normalize_tool_calls_payload` drops it).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from ..models import RunState
+from ..models import Effect, RunState
 from ..policy import normalize_allowed_tools
 
 __all__ = [
+    "IN_DOUBT_KEY",
     "PENDING_TOOL_CALLS",
+    "mark_in_doubt",
     "normalize_tool_calls_payload",
     "pop_pending_tool_calls",
     "record_tool_call_warnings",
@@ -18,6 +28,20 @@ __all__ = [
 
 PENDING_TOOL_CALLS = "pending_tool_calls"
 """Key under ``vars._runtime`` holding the TOOL_CALLS step a run waits in (removed on resume)."""
+
+IN_DOUBT_KEY = "_in_doubt"
+"""Reserved TOOL_CALLS payload key: set by the engine on an in-doubt batch (see the module docstring)."""
+
+
+def mark_in_doubt(effect: Effect, started: dict[str, Any]) -> Effect:
+    """``effect`` with ``payload[IN_DOUBT_KEY]`` describing ``started``, the open intent found."""
+    payload = dict(effect.payload) if isinstance(effect.payload, dict) else {}
+    payload[IN_DOUBT_KEY] = {
+        "started_at": started.get("started_at"),
+        "attempt": started.get("attempt"),
+        "step_id": started.get("step_id"),
+    }
+    return Effect(type=effect.type, payload=payload, result_key=effect.result_key)
 
 
 def remember_pending_tool_calls(
@@ -81,8 +105,9 @@ def record_tool_call_warnings(run: RunState, payload: dict[str, Any], *, node_id
 def normalize_tool_calls_payload(payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
     """A copy of ``payload`` whose calls carry ``runtime_call_id`` (``rtcall_<key>_<n>``, 1-based),
     a ``call_id`` (explicit id, else the runtime id) and a stripped ``name``; ``allowed_tools`` is
-    de-duplicated, stripped and sorted."""
+    de-duplicated, stripped and sorted; a flow-supplied :data:`IN_DOUBT_KEY` is dropped."""
     normalized = dict(payload)
+    normalized.pop(IN_DOUBT_KEY, None)  # only the engine sets it (see the module docstring)
     calls = payload.get("tool_calls")
     if isinstance(calls, list):
         out: list[Any] = []

@@ -100,6 +100,10 @@ class MappingToolExecutor:
         tool_map: ``{name: callable}``.
         timeout_s: per-call time limit in seconds; the call runs in a daemon thread and is abandoned
             (not killed) when the limit passes.  None, 0 or less means no limit.
+        idempotent_tools: names of tools that are safe to run twice with the same arguments (reads,
+            lookups, upserts).  A callable with the attribute ``idempotent = True`` is idempotent too.
+            After a crash mid-batch, only these are re-run without asking (``docs/llm.md``,
+            "In-doubt calls"); see :meth:`is_idempotent`.
 
     Per call: arguments are canonicalized (:func:`._tool_args.canonical_kwargs`); an unknown name gives
     ``Tool '<n>' not found``; an exception gives ``<Type>: <message>``; a failure-shaped output (a dict
@@ -107,13 +111,24 @@ class MappingToolExecutor:
     ``success: False`` with that message and the output kept.
     """
 
-    def __init__(self, tool_map: Mapping[str, Callable[..., Any]], *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        tool_map: Mapping[str, Callable[..., Any]],
+        *,
+        timeout_s: float | None = None,
+        idempotent_tools: Iterable[str] | None = None,
+    ) -> None:
         self._tools: dict[str, Callable[..., Any]] = dict(tool_map)
         self._timeout_s = timeout_s
+        self._idempotent = frozenset(idempotent_tools or ())
 
     @classmethod
     def from_tools(
-        cls, tools: Iterable[Callable[..., Any]], *, timeout_s: float | None = None
+        cls,
+        tools: Iterable[Callable[..., Any]],
+        *,
+        timeout_s: float | None = None,
+        idempotent_tools: Iterable[str] | None = None,
     ) -> MappingToolExecutor:
         """An executor over ``tools``, each named by ``_tool_definition.name`` or ``__name__``.
 
@@ -128,12 +143,19 @@ class MappingToolExecutor:
             if name in mapping:
                 raise ValueError(f"duplicate tool name {name!r}")
             mapping[name] = func
-        return cls(mapping, timeout_s=timeout_s)
+        return cls(mapping, timeout_s=timeout_s, idempotent_tools=idempotent_tools)
 
     @property
     def tool_names(self) -> list[str]:
         """The registered tool names, sorted."""
         return sorted(self._tools)
+
+    def is_idempotent(self, name: str) -> bool:
+        """True when ``name`` is in ``idempotent_tools`` or its callable has ``idempotent = True``."""
+        if name in self._idempotent:
+            return True
+        func = self._tools.get(name)
+        return func is not None and getattr(func, "idempotent", False) is True
 
     def set_timeout_s(self, timeout_s: float | None) -> None:
         """Change the per-call time limit (None, 0 or less: no limit)."""
@@ -283,3 +305,8 @@ class ApprovalToolExecutor:
     def execute_approved(self, *, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
         """Run ``tool_calls`` through the delegate without the approval check (they were approved)."""
         return self.delegate.execute(tool_calls=tool_calls)
+
+    def is_idempotent(self, name: str) -> bool:
+        """The delegate's answer (False when it has no ``is_idempotent``)."""
+        check = getattr(self.delegate, "is_idempotent", None)
+        return callable(check) and check(name) is True

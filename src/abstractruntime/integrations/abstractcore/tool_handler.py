@@ -20,6 +20,15 @@ EffectType.TOOL_CALLS: handler})``.  For one batch (the kernel already gave ever
    ``{"approved": ...}`` and runs the calls through the executor given to
    ``Runtime.set_tool_executor_for_resume``.
 5. The result always has one entry per input call, in order; a missing one is ``Missing tool result``.
+6. An *in-doubt* batch (the engine marked the payload with ``_in_doubt``: a driver died after the
+   batch's STARTED intent and before its commit, so the calls may already have run — ``docs/llm.md``,
+   "In-doubt calls"): calls to tools the executor declares idempotent (``is_idempotent(name)``) run
+   again now; every other call parks the run in an approval wait (reason USER, mode
+   ``approval_required``, key ``tool_in_doubt:<run_id>:<node>``) whose details carry ``in_doubt: true``,
+   ``in_doubt_since`` (the interrupted intent's ``started_at``/``attempt``/``step_id``), a ``message``
+   and the doubtful ``tool_calls``; the re-run results sit in ``blocked_by_index``.  Approving runs the
+   calls once (the approval claim of ``core/engine/resume.py``); denying records them as failed.
+   When the re-run itself is deferred by the executor (an approval policy), every call is parked.
 
 Not done here (SPEC §11.3 steps 3 and 6): ``open_attachment`` runtime calls and registering ``read_file``
 outputs as session attachments; ``artifact_store`` and ``run_store`` are accepted for signature
@@ -33,6 +42,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ...core.engine.tool_calls import IN_DOUBT_KEY
 from ...core.models import Effect, RunState, WaitReason, WaitState
 from ...core.outcome import EffectOutcome
 from ._tool_workspace import WorkspaceError, confine_call, run_policy
@@ -79,6 +89,7 @@ class _Batch:
         self.count = len(calls)
         self.blocked: dict[int, dict[str, Any]] = {}
         self.sendable: list[dict[str, Any]] = []
+        self.sendable_index: list[int] = []  # the input index of each sendable call
         allowed = payload.get("allowed_tools")
         allowlist = set(allowed) if isinstance(allowed, list) else None
         policy = run_policy(run.vars)
@@ -99,6 +110,7 @@ class _Batch:
                 self.blocked[index] = tool_result(call, success=False, error=refusal)
                 continue
             self.sendable.append(confined)
+            self.sendable_index.append(index)
 
 
 def _run_executor(executor: ToolExecutor, calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,6 +191,73 @@ def _wait_outcome(
     )
 
 
+IN_DOUBT_MESSAGE = (
+    "This call may already have run before a crash; approve to run it again, deny to record it as failed."
+)
+
+
+def _is_idempotent(tools: ToolExecutor, call: dict[str, Any]) -> bool:
+    check = getattr(tools, "is_idempotent", None)
+    name = call.get("name")
+    return callable(check) and isinstance(name, str) and check(name) is True
+
+
+def _in_doubt_outcome(
+    *,
+    run: RunState,
+    effect: Effect,
+    tools: ToolExecutor,
+    batch: _Batch,
+    marker: dict[str, Any],
+    next_node: str | None,
+) -> EffectOutcome | None:
+    """Re-run the idempotent calls of an in-doubt batch and park the others; None when all are idempotent."""
+    rerun = [i for i, c in enumerate(batch.sendable) if _is_idempotent(tools, c)]
+    if len(rerun) == len(batch.sendable):
+        return None
+    fixed = dict(batch.blocked)
+    if rerun:
+        out = _run_executor(tools, [batch.sendable[i] for i in rerun])
+        if out.get("mode", "executed") == "executed":
+            supplied = out.get("results")
+            results: list[Any] = supplied if isinstance(supplied, list) else []
+            for position, i in enumerate(rerun):
+                call = batch.sendable[i]
+                got = results[position] if position < len(results) else None
+                fixed[batch.sendable_index[i]] = (
+                    got
+                    if isinstance(got, dict)
+                    else tool_result(call, success=False, error="Missing tool result")
+                )
+    doubtful = [c for i, c in enumerate(batch.sendable) if batch.sendable_index[i] not in fixed]
+    _log.warning(
+        "run %s: %d tool call(s) in doubt after a crash; waiting for approval", run.run_id, len(doubtful)
+    )
+    details = {
+        "kind": "tool_in_doubt",
+        "mode": "approval_required",
+        "in_doubt": True,
+        "in_doubt_since": dict(marker),
+        "message": IN_DOUBT_MESSAGE,
+        "tool_calls": doubtful,
+        "original_call_count": batch.count,
+        "original_count": batch.count,
+        "tool_calls_for_evidence": batch.sendable,
+        "blocked_by_index": {str(i): r for i, r in sorted(fixed.items())},
+    }
+    payload = effect.payload if isinstance(effect.payload, dict) else {}
+    return EffectOutcome.waiting(
+        WaitState(
+            reason=WaitReason.USER,
+            wait_key=f"tool_in_doubt:{run.run_id}:{run.current_node}",
+            resume_to_node=payload.get("resume_to_node") or next_node,
+            result_key=effect.result_key,
+            prompt=IN_DOUBT_MESSAGE + "\n" + _approval_prompt(doubtful),
+            details=details,
+        )
+    )
+
+
 def make_tool_calls_handler(
     *, tools: ToolExecutor | None = None, artifact_store: Any = None, run_store: Any = None
 ) -> Any:
@@ -210,6 +289,13 @@ def make_tool_calls_handler(
             return EffectOutcome.completed(
                 {"mode": "executed", "results": merge_results(batch.count, batch.blocked, [], [])}
             )
+        marker = payload.get(IN_DOUBT_KEY)
+        if isinstance(marker, dict):
+            parked = _in_doubt_outcome(
+                run=run, effect=effect, tools=tools, batch=batch, marker=marker, next_node=default_next_node
+            )
+            if parked is not None:
+                return parked
         out = _run_executor(tools, batch.sendable)
         if out.get("mode", "executed") != "executed":
             return _wait_outcome(
