@@ -12,7 +12,9 @@ The host sets them when it starts a run (``Runtime.start(vars=...)``) and throug
 Flow files are untrusted input: the VisualFlow compiler checks every write it makes on a flow's behalf with
 :func:`check_flow_write`, and :func:`child_workspace_vars` keeps a child run from getting a wider workspace
 than its parent.  ``_limits`` stays writable by flows (real flows set ``_limits.max_iterations`` for their own
-agents); limits that protect the host (code-node CPU, memory, wall time) live in host configuration, not vars.
+agents), except the run budget ``_limits.budget`` (``core/budget.py``), which the kernel enforces: a flow may
+neither write it nor replace ``_limits`` as a whole.  Limits that protect the host (code-node CPU, memory,
+wall time) live in host configuration, not vars.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..errors import HostOwnedVarError
 
 __all__ = [
     "HOST_OWNED_KEYS",
+    "HOST_OWNED_PATHS",
     "WORKSPACE_KEYS",
     "check_flow_write",
     "child_workspace_vars",
@@ -52,10 +55,24 @@ _MODE_RANK = {
 _BASE_ENV = ("ABSTRACT_WORKSPACE_BASE_DIR", "ABSTRACTFLOW_WORKSPACE_BASE_DIR")
 
 
+HOST_OWNED_PATHS: tuple[str, ...] = ("_limits.budget",)
+"""Dotted vars paths below a flow-writable key that only the host writes (the run budget, ``core/budget.py``)."""
+
+
 def is_host_owned_path(path: str) -> bool:
-    """True when the dotted vars ``path`` (``"_runtime.cli_target"``, ``"workspace_root"``) is host-owned."""
-    head = path.strip().split(".", 1)[0].strip()
-    return head in HOST_OWNED_KEYS
+    """True when the dotted vars ``path`` (``"_runtime.cli_target"``, ``"workspace_root"``,
+    ``"_limits.budget.max_llm_calls"``) is host-owned."""
+    parts = [part.strip() for part in path.strip().split(".")]
+    if parts[0] in HOST_OWNED_KEYS:
+        return True
+    dotted = ".".join(parts)
+    return any(dotted == owned or dotted.startswith(owned + ".") for owned in HOST_OWNED_PATHS)
+
+
+def _replaces_host_owned(path: str) -> bool:
+    """True when writing ``path`` would replace a dict holding a host-owned path (``_limits`` as a whole)."""
+    dotted = ".".join(part.strip() for part in path.strip().split("."))
+    return any(owned.startswith(dotted + ".") for owned in HOST_OWNED_PATHS)
 
 
 def check_flow_write(path: Any, *, what: str = "a flow") -> None:
@@ -68,10 +85,11 @@ def check_flow_write(path: Any, *, what: str = "a flow") -> None:
     Raises:
         HostOwnedVarError (a PermissionError): ``path`` is host-owned.
     """
-    if isinstance(path, str) and is_host_owned_path(path):
+    if isinstance(path, str) and (is_host_owned_path(path) or _replaces_host_owned(path)):
+        owned = ", ".join([*sorted(HOST_OWNED_KEYS), *HOST_OWNED_PATHS])
         raise HostOwnedVarError(
-            f"{what} may not write {path.strip()!r}: it is host-owned "
-            f"({', '.join(sorted(HOST_OWNED_KEYS))} are set by the host only)",
+            f"{what} may not write {path.strip()!r}: it is host-owned or holds a host-owned path "
+            f"({owned} are set by the host only)",
             path=path.strip(),
         )
 

@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import UnknownNodeError
 from ..storage.base import LedgerStore, RunStore
 from ..storage.leases import RunLeaseStore
+from .budget import set_budget_caps
 from .clock import SYSTEM_CLOCK, Clock, to_iso
 from .config import RuntimeConfig
 from .effects import EffectRegistry, register_builtin_handlers
@@ -211,14 +212,17 @@ class Runtime(RuntimeQueries):
         actor_id: str | None = None,
         session_id: str | None = None,
         parent_run_id: str | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a RUNNING run at ``workflow.entry_node`` and return its id (SPEC §4.2).
 
         ``vars`` is shallow-copied; ``_limits`` is seeded from the config when missing and
-        ``_runtime`` gets provider/model metadata.  No ledger record is written.
+        ``_runtime`` gets provider/model metadata.  ``budget`` (``{"max_llm_calls": 10, ...}``, see
+        ``core/budget.py``) is merged into ``_limits.budget``.  No ledger record is written.
 
         Raises:
             UnknownNodeError (KeyError): the entry node has no handler.
+            ValueError: ``budget`` names an unknown cap or a value that is not a positive number.
             NotJsonSafeError (TypeError): a durable store cannot encode ``vars``; nothing is stored.
         """
         if workflow.entry_node not in workflow.nodes:
@@ -232,6 +236,10 @@ class Runtime(RuntimeQueries):
             vars=run_vars,
             parent_run_id=parent_run_id,
         )
+        if budget:
+            limits = run.vars.get("_limits")
+            run.vars["_limits"] = dict(limits) if isinstance(limits, dict) else {}
+            set_budget_caps(run, dict(budget))
         run.created_at = run.updated_at = to_iso(self._clock.now())
         self._access.create(run)
         return run.run_id
@@ -293,6 +301,17 @@ class Runtime(RuntimeQueries):
             RunNotFoundError (KeyError): unknown run.
         """
         return self._control.resume_paused(run_id)
+
+    def update_budget(self, run_id: str, **caps: Any) -> RunState:
+        """Change the budget of ``run_id`` (``max_llm_calls``, ``max_tool_calls``, ``max_tokens``,
+        ``max_wall_s``; None removes a cap).  A run parked on its budget then continues when resumed
+        (``core/budget.py``).  Does not tick or resume.
+
+        Raises:
+            RunNotFoundError (KeyError): unknown run.
+            ValueError: an unknown cap, or a value that is not a positive number or None.
+        """
+        return self._control.update_budget(run_id, caps)
 
     def cancel_run(self, run_id: str, *, reason: str | None = None) -> RunState:
         """Cancel a run (SPEC §4.7); children are not cancelled.

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import ConcurrencyError
+from ..budget import check_budget_caps, set_budget_caps
 from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, WaitReason, WaitState
 from .records import failure_record, status_record
@@ -157,6 +158,16 @@ class RunControl:
             for key in LIMIT_KEYS:
                 if key in updates:
                     limits[key] = updates[key]
+            return []
+
+        return self._apply(run_id, change)
+
+    def update_budget(self, run_id: str, caps: Mapping[str, Any]) -> RunState:
+        """Merge ``caps`` into ``_limits.budget`` (None removes a cap); see ``core/budget.py``."""
+        check_budget_caps(dict(caps))
+
+        def change(work: WorkingRun, now: str) -> list[StepRecord] | None:
+            set_budget_caps(work.run, dict(caps))
             return []
 
         return self._apply(run_id, change)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import NotJsonSafeError
+from ..budget import budget_gate
 from ..clock import Clock, to_iso
 from ..effects.registry import EffectRegistry
 from ..jsonable import find_non_json_safe
@@ -106,6 +107,9 @@ class EffectExecutor:
                 reused=True,
                 duration_ms=_elapsed_ms(began),
             )
+        parked = budget_gate(run, plan.node_id, effect.type, self._clock)  # core/budget.py
+        if parked is not None:
+            return EffectStepResult(parked, effect, key, reused=False, duration_ms=_elapsed_ms(began))
         if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
             started = self._access.find_started(run.run_id, key)
             if started is not None:  # a driver died mid-batch (docs/llm.md, "In-doubt calls")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import HostOwnedVarError, InvalidStepPlanError
+from ..budget import record_budget_usage
 from ..clock import Clock, parse_iso, to_iso
 from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
@@ -149,6 +150,8 @@ class StepLoop:
         records = list(step.records)
         if outcome.status == "completed" and step.effect.type == EffectType.LLM_CALL:
             _copy_token_usage(run, outcome.result)
+        if outcome.status == "completed" and not step.reused:
+            record_budget_usage(run, step.effect.type, step.effect.payload, outcome.result)
         if outcome.status == "failed":
             run.status = RunStatus.FAILED
             run.error = outcome.error
