@@ -226,3 +226,16 @@ def test_budget_given_in_vars_and_caps_validated() -> None:
     seeded = runtime.get_state(runtime.start(workflow=flow, budget={"max_tokens": 100}))
     assert seeded.vars["_limits"]["max_iterations"] == runtime.config.max_iterations
     assert seeded.vars["_limits"]["budget"] == {"max_tokens": 100}
+
+
+def test_scheduled_runtime_start_takes_a_budget() -> None:
+    from abstractruntime.scheduler import create_scheduled_runtime
+
+    calls = Calls()
+    flow = loop_flow("llm", rounds=2)
+    scheduled = create_scheduled_runtime(effect_handlers=calls.handlers(), auto_start=False)
+    run_id = scheduled.start(workflow=flow, budget={"max_llm_calls": 1})
+    run = scheduled.tick(run_id)
+    assert run.status == RunStatus.WAITING and calls.llm == 1
+    run = scheduled.respond(run_id, {"stop": True})
+    assert run.status == RunStatus.FAILED and calls.llm == 1

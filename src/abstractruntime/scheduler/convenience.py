@@ -137,11 +137,18 @@ class ScheduledRuntime:
         return run_id, self.runtime.tick(workflow=workflow, run_id=run_id, max_steps=max_steps)
 
     def start(
-        self, *, workflow: WorkflowSpec, vars: dict[str, Any] | None = None, actor_id: str | None = None
+        self,
+        *,
+        workflow: WorkflowSpec,
+        vars: dict[str, Any] | None = None,
+        actor_id: str | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> str:
-        """Register ``workflow`` if needed and create a RUNNING run; returns its id (not ticked)."""
+        """Register ``workflow`` if needed and create a RUNNING run; returns its id (not ticked).
+
+        ``budget`` is the run budget (``Runtime.start``, docs/llm.md "Budgets")."""
         self._ensure_registered(workflow)
-        return self.runtime.start(workflow=workflow, vars=vars, actor_id=actor_id)
+        return self.runtime.start(workflow=workflow, vars=vars, actor_id=actor_id, budget=budget)
 
     def tick(self, run_id: str, *, max_steps: int = 100) -> RunState:
         """Tick ``run_id`` with the spec registered for its workflow.
