@@ -8,8 +8,10 @@ its parent run's lease is live (the parent's driver ticks it inline).
 
 Recovering a run takes its lease (a compare-and-set: a live driver's run is never taken over), then
 ticks it from its last commit until it waits, ends or ``max_steps`` steps were taken.  Effects whose
-STARTED intent record has no completion run again (at-least-once); effects with a COMPLETED record
-are reused through their idempotency key, never executed again.
+STARTED intent record has no completion run again (at-least-once), except TOOL_CALLS batches: those
+are *in doubt* and only idempotent tools run again, the other calls wait for an approval
+(``docs/llm.md``, "In-doubt calls"); effects with a COMPLETED record are reused through their
+idempotency key, never executed again.
 
 Attempts are counted in the lease row: each recovery that finds the run where the previous one left
 it (same revision: no step committed in between) counts one more.  A node that keeps raising, or keeps
