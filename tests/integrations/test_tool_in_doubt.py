@@ -18,6 +18,7 @@ from abstractruntime.core.models import StepRecord
 from abstractruntime.core.policy import compute_idempotency_key
 from abstractruntime.integrations.abstractcore.tool_executor import ApprovalToolExecutor, MappingToolExecutor
 from abstractruntime.integrations.abstractcore.tool_handler import make_tool_calls_handler
+from abstractruntime.storage.in_memory import InMemoryRunStore
 from abstractruntime.storage.urls import Stores, open_stores
 
 CALLS = [
@@ -201,3 +202,27 @@ def test_a_failed_attempt_is_not_in_doubt(stores: Stores) -> None:
     tools = Tools()
     state = runtime(stores, tools.executor()).tick(workflow=wf, run_id=run_id)
     assert state.status == RunStatus.COMPLETED and tools.ran == ["read", "write"]
+
+
+class _ForeignLedger:
+    """A duck-typed ledger with only ``append`` and ``list``: the engine falls back to scanning."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def append(self, record: StepRecord) -> None:
+        self.records.append(record.to_dict())
+
+    def list(self, run_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["run_id"] == run_id]
+
+
+def test_a_foreign_ledger_without_find_started_is_scanned() -> None:
+    ledger = _ForeignLedger()
+    stores = Stores(url="memory://", run_store=InMemoryRunStore(), ledger_store=ledger, command_store=None)  # type: ignore[arg-type]
+    wf = flow(CALLS)
+    run_id, _ = crashed_run(stores, wf)
+    tools = Tools()
+    state = runtime(stores, tools.executor(idempotent_tools={"read"})).tick(workflow=wf, run_id=run_id)
+    assert state.waiting is not None and (state.waiting.details or {})["in_doubt"] is True
+    assert tools.ran == ["read"]
