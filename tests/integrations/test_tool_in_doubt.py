@@ -226,3 +226,13 @@ def test_a_foreign_ledger_without_find_started_is_scanned() -> None:
     state = runtime(stores, tools.executor(idempotent_tools={"read"})).tick(workflow=wf, run_id=run_id)
     assert state.waiting is not None and (state.waiting.details or {})["in_doubt"] is True
     assert tools.ran == ["read"]
+
+
+def test_the_read_only_default_tools_are_declared_idempotent(tmp_path: Path) -> None:
+    from abstractruntime.integrations.abstractcore.default_tools import build_default_tool_map
+
+    executor = MappingToolExecutor(build_default_tool_map(workspace_root=str(tmp_path)))
+    declared = {name: executor.is_idempotent(name) for name in executor.tool_names}
+    assert declared == {"list_files": True, "read_file": True, "search_files": True, "write_file": False}
+    approval = ApprovalToolExecutor(delegate=executor)
+    assert approval.is_idempotent("read_file") and not approval.is_idempotent("write_file")

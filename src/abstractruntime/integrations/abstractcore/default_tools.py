@@ -6,7 +6,8 @@ WorkspacePolicy` the VisualFlow file nodes use): every path is checked by the po
 written with the symlink-proof helpers of ``confined_fs``, and listing/searching never follows a symlink or
 enters ``workspace_ignored_paths``.  Paths may be relative to the root or absolute under it (the TOOL_CALLS
 handler rewrites checked paths to absolute ones).  A refused path raises, which the executor reports as a
-failed call.
+failed call.  The read-only tools (``list_files``, ``read_file``, ``search_files``) carry ``idempotent = True``:
+after a crash mid-batch they run again without asking (``docs/llm.md``, "In-doubt calls").
 
 Not provided (SPEC §11.9 names them): ``skim_folders``, ``analyze_code``, ``skim_files``, ``edit_file``,
 the ``web`` and ``system`` toolsets, and every comms tool.  The comms flags are read
@@ -29,7 +30,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...visualflow_compiler.nodes.confined_fs import read_confined, write_confined
 from ...visualflow_compiler.nodes.workspace import WorkspaceError, WorkspacePolicy, policy_from_vars
@@ -75,6 +76,15 @@ def comms_tools_enabled() -> bool:
     return email_tools_enabled() or whatsapp_tools_enabled() or telegram_tools_enabled()
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _idempotent(func: _F) -> _F:
+    """Mark a read-only tool as safe to run again after a crash (``docs/llm.md``, "In-doubt calls")."""
+    setattr(func, "idempotent", True)  # noqa: B010 - a function attribute read by MappingToolExecutor
+    return func
+
+
 class WorkspaceTools:
     """The file tools bound to one workspace policy (see the module docstring)."""
 
@@ -102,6 +112,7 @@ class WorkspaceTools:
             if not recursive:
                 return
 
+    @_idempotent
     def list_files(
         self, directory: str = ".", pattern: str = "*", recursive: bool = False, limit: int = 500
     ) -> str:
@@ -121,6 +132,7 @@ class WorkspaceTools:
                     break
         return "\n".join(lines) if lines else f"No files match {pattern!r} in {directory!r}"
 
+    @_idempotent
     def read_file(self, file_path: str, start_line: int = 1, end_line: int | None = None) -> str:
         """The text of ``file_path`` (UTF-8), optionally lines ``start_line``..``end_line`` (1-based, inclusive)."""
         path = Path(resolve_tool_path(self.policy, file_path, write=False))
@@ -139,6 +151,7 @@ class WorkspaceTools:
         write_confined(self.policy, path, data)
         return {"ok": True, "file_path": self._display(path), "bytes": len(data)}
 
+    @_idempotent
     def search_files(
         self, pattern: str, directory: str = ".", file_pattern: str = "*", limit: int = 100
     ) -> str:
