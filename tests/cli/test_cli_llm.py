@@ -7,11 +7,10 @@ and a later process resumes it against the same server with a key of its own.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from abstractruntime.testing.cli import run_cli
 from abstractruntime.testing.openai_stub import OpenAIStubServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,23 +42,7 @@ flow = WorkflowSpec(workflow_id="llm_twice", entry_node="first",
 
 
 def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ABSTRACTRUNTIME_LLM") and k != "ABSTRACTRUNTIME_STORE"
-    }
-    base["ABSTRACTRUNTIME_CONFIG"] = str(cwd / "no-config.toml")
-    base.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "abstractruntime", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-        env=base,
-        cwd=cwd,
-    )
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 def test_run_and_resume_against_an_openai_compatible_server(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from abstractruntime.testing.cli import run_cli
 
 FLOW = """
 from abstractruntime import Effect, EffectType, StepPlan, WorkflowSpec
@@ -34,17 +34,7 @@ flow = WorkflowSpec(workflow_id="tool_flow", entry_node="act", nodes={"act": act
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ABSTRACTRUNTIME_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "abstractruntime", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-        env=env,
-        cwd=cwd,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 @pytest.fixture

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from abstractruntime.testing.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ABSTRACTRUNTIME_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "abstractruntime", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=TIMEOUT,
-        check=False,
-        env=env,
-        cwd=cwd,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 def _node(node_id: str, node_type: str, inputs: list[str], outputs: list[str], **data: Any) -> dict[str, Any]:

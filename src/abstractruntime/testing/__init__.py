@@ -6,6 +6,8 @@
   TOOL_CALLS effect handlers that record their calls (see :mod:`.doubles`).
 * :class:`OpenAIStubServer` — a loopback OpenAI-compatible chat server, scripted turn by turn, that
   records every request (see :mod:`.openai_stub`; standard library only).
+* :func:`abstractruntime.testing.cli.run_cli` — the ``abstractruntime`` command in a subprocess, isolated from
+  the caller's store/LLM environment and config file.
 """
 
 from .clock import FakeClock
