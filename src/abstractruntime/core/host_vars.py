@@ -29,9 +29,11 @@ __all__ = [
     "HOST_OWNED_KEYS",
     "HOST_OWNED_PATHS",
     "WORKSPACE_KEYS",
+    "WORKSPACE_MODES",
     "check_flow_write",
     "child_workspace_vars",
     "is_host_owned_path",
+    "resolve_workspace_path",
 ]
 
 WORKSPACE_KEYS: tuple[str, ...] = (
@@ -52,6 +54,8 @@ _MODE_RANK = {
     "workspace_or_allowed": 2,
     "all_except_ignored": 3,
 }
+WORKSPACE_MODES: frozenset[str] = frozenset(_MODE_RANK)
+"""The accepted ``workspace_access_mode`` values (``read_write`` is an alias of ``workspace_only``)."""
 _BASE_ENV = ("ABSTRACT_WORKSPACE_BASE_DIR", "ABSTRACTFLOW_WORKSPACE_BASE_DIR")
 
 
@@ -98,7 +102,10 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _resolve(value: str, root: str | None = None) -> str:
+def resolve_workspace_path(value: str, root: str | None = None) -> str:
+    """``value`` as an absolute, symlink-resolved path (SPEC §11.4): ``~`` expanded; a relative path is taken
+    under ``root``, else ``$ABSTRACT_WORKSPACE_BASE_DIR`` (or ``$ABSTRACTFLOW_WORKSPACE_BASE_DIR``), else the
+    current directory."""
     path = os.path.expanduser(value.strip())
     if not os.path.isabs(path):
         base = root or next((os.environ[k] for k in _BASE_ENV if os.environ.get(k)), None) or os.getcwd()
@@ -112,7 +119,7 @@ def _within(path: str, base: str) -> bool:
 
 def _paths(value: Any, root: str) -> list[str]:
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    return [_resolve(v, root) for v in items if isinstance(v, str) and v.strip()]
+    return [resolve_workspace_path(v, root) for v in items if isinstance(v, str) and v.strip()]
 
 
 def _mode(value: Any) -> str:
@@ -121,8 +128,10 @@ def _mode(value: Any) -> str:
 
 def _check_narrows(parent: Mapping[str, Any], child: Mapping[str, Any]) -> None:
     """Raise unless the child's workspace keys are no wider than the parent's (both have a root)."""
-    parent_root = _resolve(str(parent["workspace_root"]))
-    child_root = _resolve(str(child.get("workspace_root") or parent["workspace_root"]), parent_root)
+    parent_root = resolve_workspace_path(str(parent["workspace_root"]))
+    child_root = resolve_workspace_path(
+        str(child.get("workspace_root") or parent["workspace_root"]), parent_root
+    )
     if not _within(child_root, parent_root):
         raise HostOwnedVarError(
             f"a child run may not widen its workspace: root {child_root!r} is outside the parent's "
@@ -178,7 +187,7 @@ def child_workspace_vars(parent: Mapping[str, Any], given: Mapping[str, Any]) ->
     _check_narrows(inherited, offered)
     result = dict(inherited)
     result.update(offered)
-    parent_root = _resolve(str(inherited["workspace_root"]))
+    parent_root = resolve_workspace_path(str(inherited["workspace_root"]))
     ignored: list[Any] = _paths(inherited.get("workspace_ignored_paths"), parent_root)
     for entry in _as_list(offered.get("workspace_ignored_paths")):
         if entry not in ignored:

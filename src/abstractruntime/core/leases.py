@@ -1,7 +1,7 @@
 """``LeaseKeeper``: the leases one driver holds on the runs it advances, kept alive by a heartbeat.
 
 A driver marks each run it is advancing with a lease in a
-:class:`~abstractruntime.storage.leases.RunLeaseStore`: owner id (``host:pid:random``), expiry
+:class:`~abstractruntime.core.lease_store.RunLeaseStore`: owner id (``host:pid:random``), expiry
 ``ttl_s`` seconds ahead.  A daemon thread renews every held lease each ``heartbeat_s`` seconds (a third
 of the TTL by default), so a lease outlives a long effect while its process lives, and lapses
 ``ttl_s`` seconds after the process dies (SIGKILL, power loss).  Releasing on a clean exit (Ctrl-C
@@ -22,8 +22,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..storage.leases import RunLease, RunLeaseStore
 from .clock import Clock
+from .lease_store import RunLease, RunLeaseStore
 from .models import RunStatus
 
 __all__ = ["DEFAULT_LEASE_TTL_S", "HEARTBEAT_THREAD_NAME", "LeaseKeeper", "new_owner_id"]

@@ -21,7 +21,6 @@ from typing import Any
 
 from ..errors import UnknownNodeError
 from ..storage.base import LedgerStore, RunStore
-from ..storage.leases import RunLeaseStore
 from .budget import set_budget_caps
 from .clock import SYSTEM_CLOCK, Clock, to_iso
 from .config import RuntimeConfig
@@ -32,6 +31,7 @@ from .engine.loop import EvidenceCapture, StepLoop
 from .engine.resume import Resumer
 from .engine.store_access import StoreAccess
 from .evidence_hook import MAX_EVIDENCE_WARNINGS, capture_tool_evidence
+from .lease_store import RunLeaseStore
 from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
 from .models import RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome

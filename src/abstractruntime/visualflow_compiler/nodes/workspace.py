@@ -25,12 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-__all__ = ["WorkspaceError", "WorkspacePolicy", "policy_from_vars"]
+from ...core.host_vars import WORKSPACE_MODES, resolve_workspace_path
 
-_MODES = frozenset(
-    {"workspace_only", "workspace_or_allowed", "all_except_ignored", "read_only", "read_write"}
-)
-_BASE_ENV = ("ABSTRACT_WORKSPACE_BASE_DIR", "ABSTRACTFLOW_WORKSPACE_BASE_DIR")
+__all__ = ["WorkspaceError", "WorkspacePolicy", "policy_from_vars"]
 
 
 class WorkspaceError(ValueError):
@@ -100,10 +97,7 @@ class WorkspacePolicy:
 
 
 def _resolve_root(value: str) -> Path:
-    root = Path(value).expanduser()
-    if not root.is_absolute():
-        base = next((os.environ[k] for k in _BASE_ENV if os.environ.get(k)), None)
-        root = Path(base or os.getcwd()) / root
+    root = Path(resolve_workspace_path(value))
     root.mkdir(parents=True, exist_ok=True)
     return Path(os.path.realpath(root))
 
@@ -115,13 +109,14 @@ def policy_from_vars(vars: dict[str, Any]) -> WorkspacePolicy:
         raise WorkspaceError("workspace_root is not set; file nodes need a workspace (vars.workspace_root)")
     raw_mode = vars.get("workspace_access_mode")
     mode = raw_mode.strip().lower() if isinstance(raw_mode, str) and raw_mode.strip() else "workspace_only"
-    if mode not in _MODES:
-        raise WorkspaceError(f"invalid workspace_access_mode {raw_mode!r}; expected one of {sorted(_MODES)}")
+    if mode not in WORKSPACE_MODES:
+        raise WorkspaceError(
+            f"invalid workspace_access_mode {raw_mode!r}; expected one of {sorted(WORKSPACE_MODES)}"
+        )
     root = _resolve_root(root_value.strip())
 
     def resolve_all(entries: list[str]) -> tuple[Path, ...]:
-        paths = [Path(e).expanduser() for e in entries]
-        return tuple(Path(os.path.realpath(p if p.is_absolute() else root / p)) for p in paths)
+        return tuple(Path(resolve_workspace_path(e, str(root))) for e in entries)
 
     return WorkspacePolicy(
         root=root,
