@@ -11,7 +11,7 @@ real HTTP client (``RemoteAbstractCoreLLMClient``) without a model::
         ...
         assert srv.requests[0].json["messages"][-1] == {"role": "user", "content": "hi"}
 
-Script items (consumed one per chat request): a string (an assistant answer), a dict (a JSON body sent with
+Script items (consumed one per chat request; a ``GET /v1/models`` does not use one): a string (an assistant answer), a dict (a JSON body sent with
 status 200, e.g. :func:`chat_completion`), or a :class:`StubResponse` (any status, raw text, headers, a
 delay in seconds).  When the script is empty, ``responder(request)`` is called if given, else the answer
 echoes the last user message (``"echo: <text>"``).  ``GET /v1/models`` lists ``model``.
@@ -181,11 +181,13 @@ class OpenAIStubServer:
         self.close()
 
     def _answer(self, request: RecordedRequest) -> StubResponse:
+        if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
+            with self._lock:  # a model listing does not consume a scripted answer
+                self.requests.append(request)
+            return StubResponse(body={"object": "list", "data": [{"id": self.model, "object": "model"}]})
         with self._lock:
             self.requests.append(request)
             item = self._script.pop(0) if self._script else None
-        if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
-            return StubResponse(body={"object": "list", "data": [{"id": self.model, "object": "model"}]})
         if item is None:
             item = self._responder(request) if self._responder is not None else _echo(request, self.model)
         if isinstance(item, StubResponse):
