@@ -16,7 +16,7 @@ from .core.jsonable import to_jsonable
 from .core.models import RunState, RunStatus
 from .storage.base import LedgerStore, RunStore
 
-__all__ = ["parse_instant", "session_turns"]
+__all__ = ["duration_ms", "parse_instant", "run_duration_ms", "session_turns"]
 
 _PROMPT_PATHS: tuple[tuple[str, ...], ...] = (
     ("context", "task"),
@@ -39,6 +39,22 @@ def parse_instant(stamp: Any) -> datetime | None:
         return parse_iso(stamp)
     except ValueError:
         return None
+
+
+def duration_ms(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in milliseconds (3 decimals), or None when either instant is missing."""
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() * 1000.0, 3)
+
+
+def run_duration_ms(run: RunState) -> float | None:
+    """How long ``run`` has lived: ``updated_at - created_at`` in milliseconds (3 decimals).
+
+    For a terminal run this is its whole duration; for a running or waiting run, the time up to its
+    last saved change.  None when either stamp is missing or not ISO-8601.
+    """
+    return duration_ms(parse_instant(run.created_at), parse_instant(run.updated_at))
 
 
 def session_turns(
@@ -114,8 +130,10 @@ def _metrics_from_records(records: Iterable[Mapping[str, Any]]) -> dict[str, int
 
 
 def _turn(run: RunState, stats: Mapping[str, Any] | None) -> dict[str, Any]:
-    """One turn: ``{run_id, workflow_id, kind, status, created_at, updated_at, prompt, attachments,
-    answer, answer_meta, stats}``.
+    """One turn: ``{run_id, workflow_id, kind, status, created_at, updated_at, duration_ms, prompt,
+    attachments, answer, answer_meta, stats}``.
+
+    * ``duration_ms``: :func:`run_duration_ms`;
 
     * ``prompt``: the first non-empty string at ``context.task``, ``context.prompt``, ``prompt``,
       ``task``, ``input``, ``message`` or ``request``, else the last user message of
@@ -139,6 +157,7 @@ def _turn(run: RunState, stats: Mapping[str, Any] | None) -> dict[str, Any]:
         "status": RunStatus(run.status).value,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
+        "duration_ms": run_duration_ms(run),
         "prompt": prompt,
         "attachments": _attachments(run_vars),
         "answer": answer,

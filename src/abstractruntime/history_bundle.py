@@ -13,10 +13,11 @@ Bundle layout (``version`` 1)::
 
     {
       "version": 1, "generated_at": iso, "root_run_id": id,
-      "run": {run_id, workflow_id, status, current_node, created_at, updated_at, actor_id,
-              session_id, parent_run_id, error, waiting},
+      "run": {run_id, workflow_id, status, current_node, created_at, updated_at, duration_ms,
+              actor_id, session_id, parent_run_id, error, waiting},
       "workflow_snapshot": {workflow_id, format, sha256, artifact_id, created_at} | None,
-      "input_data": {...},          # vars without "_"-prefixed keys, large values as artifact refs
+      "input_data": {...},          # vars without "_"-prefixed keys (optionally only some keys),
+                                    # large values as artifact refs
       "ledgers": {run_id: {run_id, total, cursor_start, cursor_end, items: [{cursor, record}]}},
       "timeline": [{run_id, cursor, node_id, status, effect_type, started_at, ended_at,
                     duration_ms}],
@@ -25,6 +26,12 @@ Bundle layout (``version`` 1)::
 
 Choices the specification leaves open, made here:
 
+* ``run.duration_ms`` (and each session turn's) is ``updated_at - created_at`` in milliseconds (3
+  decimals): the whole run once it is terminal, the time up to its last saved change before that;
+  None when a stamp is missing or unparsable.
+* ``input_data_keys`` (an addition to the SPEC signature) keeps only the named top-level vars in
+  ``input_data``; ``"_"``-prefixed keys are never exported, even when named.  Names that the run does
+  not have are ignored.
 * cursors are 1-based positions in a run's full ledger; an empty ledger has ``cursor_start`` and
   ``cursor_end`` 0.  In ``tail`` mode ``cursor_start`` is ``total - len(items) + 1``.
 * ``ledgers`` lists the root first, then descendants breadth-first (children in ``list_children``
@@ -44,12 +51,11 @@ import copy
 import hashlib
 import json
 import logging
-from collections import deque
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from ._history_session import parse_instant, session_turns
+from ._history_ledgers import descendants, ledger_page, timeline
+from ._history_session import run_duration_ms, session_turns
 from .core.clock import utc_now_iso
 from .core.jsonable import find_non_json_safe, to_jsonable
 from .core.models import RunState, RunStatus, WaitState
@@ -69,8 +75,6 @@ LEDGER_MODES = ("tail", "full")
 SNAPSHOT_COMMIT_ATTEMPTS = 5
 """How often :func:`persist_workflow_snapshot` retries a commit that lost a revision race."""
 
-_LIST_AFTER_PAGE = 1000
-
 
 # =================================================================================================
 # export
@@ -87,6 +91,7 @@ def export_run_history_bundle(
     ledger_mode: str = "tail",
     ledger_max_items: int = 2000,
     max_inline_bytes: int | None = None,
+    input_data_keys: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Export the history of ``run_id`` as a JSON-safe bundle (layout in the module docstring).
 
@@ -105,24 +110,32 @@ def export_run_history_bundle(
         ledger_max_items: the tail length.
         max_inline_bytes: the offloading limit for ``input_data`` (an addition to the SPEC
             signature); None uses ``$ABSTRACTRUNTIME_MAX_INLINE_BYTES`` or 262144, ``<= 0`` disables.
+        input_data_keys: when given, ``input_data`` holds only these top-level vars (an addition to
+            the SPEC signature; ``"_"``-prefixed names are still left out, unknown names ignored, an
+            empty collection gives ``{}``).  None exports every public var.
 
     Returns:
         The bundle dict (``version`` :data:`RUN_HISTORY_BUNDLE_VERSION_V1`).
 
     Raises:
-        InvalidRecordError (ValueError): ``run_id`` is empty or ``ledger_mode`` is unknown.
+        InvalidRecordError (ValueError): ``run_id`` is empty, ``ledger_mode`` is unknown, or
+            ``input_data_keys`` is a bare string instead of a collection of names.
         RunNotFoundError (KeyError): no such run.
     """
     root_id = _require_run_id(run_id)
     mode = str(ledger_mode or "").strip().lower()
     if mode not in LEDGER_MODES:
         raise InvalidRecordError(f"ledger_mode must be one of {LEDGER_MODES}, got {ledger_mode!r}")
+    if isinstance(input_data_keys, (str, bytes)):
+        raise InvalidRecordError(
+            f"input_data_keys must be a collection of var names, not a string: {input_data_keys!r}"
+        )
     run = run_store.load(root_id)
     if run is None:
         raise RunNotFoundError(root_id)
     max_items = 0 if mode == "full" else int(ledger_max_items)
-    run_ids = [root_id, *(_descendants(run_store, root_id) if include_subruns else [])]
-    ledgers = {rid: _ledger_page(ledger_store, rid, max_items) for rid in run_ids}
+    run_ids = [root_id, *(descendants(run_store, root_id) if include_subruns else [])]
+    ledgers = {rid: ledger_page(ledger_store, rid, max_items) for rid in run_ids}
     session = None
     if include_session and run.session_id:
         session = {
@@ -135,9 +148,9 @@ def export_run_history_bundle(
         "root_run_id": root_id,
         "run": _run_summary(run),
         "workflow_snapshot": _workflow_snapshot(run),
-        "input_data": _input_data(run, artifact_store, max_inline_bytes),
+        "input_data": _input_data(run, artifact_store, max_inline_bytes, input_data_keys),
         "ledgers": ledgers,
-        "timeline": _timeline(ledgers),
+        "timeline": timeline(ledgers),
         "session": session,
     }
 
@@ -157,6 +170,7 @@ def _run_summary(run: RunState) -> dict[str, Any]:
         "current_node": run.current_node,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
+        "duration_ms": run_duration_ms(run),
         "actor_id": run.actor_id,
         "session_id": run.session_id,
         "parent_run_id": run.parent_run_id,
@@ -176,10 +190,20 @@ def _workflow_snapshot(run: RunState) -> dict[str, Any] | None:
 
 
 def _input_data(
-    run: RunState, artifact_store: ArtifactStore | None, max_inline_bytes: int | None
+    run: RunState,
+    artifact_store: ArtifactStore | None,
+    max_inline_bytes: int | None,
+    keys: Collection[str] | None,
 ) -> dict[str, Any]:
     source = run.vars if isinstance(run.vars, dict) else {}
-    data = to_jsonable({k: v for k, v in source.items() if not (isinstance(k, str) and k.startswith("_"))})
+    wanted = None if keys is None else {str(k) for k in keys}
+    data = to_jsonable(
+        {
+            k: v
+            for k, v in source.items()
+            if not (isinstance(k, str) and k.startswith("_")) and (wanted is None or k in wanted)
+        }
+    )
     if artifact_store is None:
         return dict(data)
     offloaded = offload_large_values(
@@ -191,96 +215,6 @@ def _input_data(
         root_path="input_data",
     )
     return dict(offloaded) if isinstance(offloaded, dict) else dict(data)
-
-
-# -- runs and ledgers -----------------------------------------------------------------------------
-def _descendants(run_store: RunStore, root_id: str) -> list[str]:
-    """Every descendant of ``root_id``, breadth-first, each once (cycles are ignored)."""
-    list_children = getattr(run_store, "list_children", None)
-    if not callable(list_children):
-        return []
-    seen = {root_id}
-    order: list[str] = []
-    queue = deque([root_id])
-    while queue:
-        parent = queue.popleft()
-        for child in list_children(parent_run_id=parent):
-            if child.run_id in seen:
-                continue
-            seen.add(child.run_id)
-            order.append(child.run_id)
-            queue.append(child.run_id)
-    return order
-
-
-def _ledger_page(ledger_store: LedgerStore, run_id: str, max_items: int) -> dict[str, Any]:
-    """``{run_id, total, cursor_start, cursor_end, items}``: the whole ledger or its tail."""
-    total, first_cursor, records = _read_ledger(ledger_store, run_id, max_items)
-    items = [
-        {"cursor": first_cursor + offset, "record": to_jsonable(record)}
-        for offset, record in enumerate(records)
-    ]
-    return {
-        "run_id": run_id,
-        "total": total,
-        "cursor_start": items[0]["cursor"] if items else 0,
-        "cursor_end": items[-1]["cursor"] if items else 0,
-        "items": items,
-    }
-
-
-def _read_ledger(
-    ledger_store: LedgerStore, run_id: str, max_items: int
-) -> tuple[int, int, Sequence[dict[str, Any]]]:
-    """``(total, cursor of the first returned record, records)``.
-
-    A tail is read with ``count`` + ``list_after`` when the store has both (SQLite: no full scan),
-    else by slicing ``list``.
-    """
-    count = getattr(ledger_store, "count", None)
-    list_after = getattr(ledger_store, "list_after", None)
-    if max_items > 0 and callable(count) and callable(list_after):
-        total = int(count(run_id))
-        after = max(0, total - max_items)
-        records: list[dict[str, Any]] = []
-        cursor = after
-        while len(records) < total - after:
-            page, cursor = list_after(run_id=run_id, after=cursor, limit=_LIST_AFTER_PAGE)
-            if not page:
-                break
-            records.extend(page)
-        return total, after + 1, records[: total - after]
-    everything = ledger_store.list(run_id)
-    total = len(everything)
-    if max_items <= 0 or total <= max_items:
-        return total, 1, everything
-    return total, total - max_items + 1, everything[total - max_items :]
-
-
-def _timeline(ledgers: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    rows: list[tuple[datetime | None, int, dict[str, Any]]] = []
-    for rid, page in ledgers.items():
-        for item in page["items"]:
-            record = item["record"]
-            effect = record.get("effect")
-            started, ended = parse_instant(record.get("started_at")), parse_instant(record.get("ended_at"))
-            duration = None
-            if started is not None and ended is not None:
-                duration = round((ended - started).total_seconds() * 1000.0, 3)
-            entry = {
-                "run_id": rid,
-                "cursor": item["cursor"],
-                "node_id": record.get("node_id"),
-                "status": record.get("status"),
-                "effect_type": effect.get("type") if isinstance(effect, dict) else None,
-                "started_at": record.get("started_at"),
-                "ended_at": record.get("ended_at"),
-                "duration_ms": duration,
-            }
-            rows.append((started, len(rows), entry))
-    timed = sorted((r for r in rows if r[0] is not None), key=lambda r: (r[0], r[1]))
-    untimed = [r for r in rows if r[0] is None]
-    return [r[2] for r in (*timed, *untimed)]
 
 
 # =================================================================================================

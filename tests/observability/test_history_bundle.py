@@ -44,6 +44,7 @@ RUN_KEYS = {
     "current_node",
     "created_at",
     "updated_at",
+    "duration_ms",
     "actor_id",
     "session_id",
     "parent_run_id",
@@ -200,6 +201,7 @@ def test_bundle_layout(make_runtime: MakeRuntime) -> None:
         "current_node": "talk",
         "created_at": run.created_at,
         "updated_at": run.updated_at,
+        "duration_ms": 0.0,  # the fake clock did not move
         "actor_id": "me",
         "session_id": "s",
         "parent_run_id": None,
@@ -211,6 +213,25 @@ def test_bundle_layout(make_runtime: MakeRuntime) -> None:
     assert bundle["session"] is None
     assert list(bundle["ledgers"]) == [run_id]
     json.dumps(bundle)  # JSON-safe, even over the in-memory ledger's enum statuses
+
+
+def test_run_summary_carries_the_run_duration(make_runtime: MakeRuntime, clock: FakeClock) -> None:
+    runtime = make_runtime(effect_handlers={EffectType.ANSWER_USER: slow_answer(clock)})
+    flow = answer_flow("wf_talk", 2)  # two steps of 1.5 s each
+    run_id = runtime.start(workflow=flow, session_id="s")
+    clock.advance(0.25)
+    run = runtime.tick(workflow=flow, run_id=run_id)
+    assert run.status == RunStatus.COMPLETED
+
+    bundle = export(runtime, run_id, include_session=True)
+    assert bundle["run"]["duration_ms"] == 3250.0
+    (turn,) = bundle["session"]["turns"]
+    assert turn["duration_ms"] == 3250.0
+
+    broken = runtime.get_state(run_id)
+    broken.created_at = "not a time"
+    runtime.run_store.save(broken)
+    assert export(runtime, run_id)["run"]["duration_ms"] is None
 
 
 def test_waiting_run_summary_carries_the_wait(make_runtime: MakeRuntime) -> None:
@@ -318,6 +339,22 @@ def test_sqlite_tail_reads_the_same_page(tmp_path: Path, make_runtime: MakeRunti
     assert [i["record"] for i in tail["items"]] == records[-7:]
 
 
+def test_tail_mode_tails_every_exported_ledger(make_runtime: MakeRuntime, clock: FakeClock) -> None:
+    runtime = make_runtime()
+    root_id, ids = run_tree(runtime, clock)
+    pages = export(runtime, root_id, ledger_max_items=2)["ledgers"]
+    assert list(pages) == [root_id, ids["a"], ids["b"], ids["g"]]
+    cut = 0
+    for rid, page in pages.items():
+        records = runtime.get_ledger(rid)
+        kept = records[-2:]
+        cut += len(records) > len(kept)
+        assert page["total"] == len(records)
+        assert (page["cursor_start"], page["cursor_end"]) == (len(records) - len(kept) + 1, len(records))
+        assert [i["record"]["step_id"] for i in page["items"]] == [r["step_id"] for r in kept]
+    assert cut >= 2  # the root's and child a's ledgers are longer than the tail
+
+
 def test_subruns_are_found_breadth_first(make_runtime: MakeRuntime, clock: FakeClock) -> None:
     runtime = make_runtime()
     root_id, ids = run_tree(runtime, clock)
@@ -416,6 +453,29 @@ def test_input_data_offload_limit_comes_from_the_environment(
     assert is_artifact_ref(bundle["input_data"]["doc"])
 
 
+def test_input_data_can_be_limited_to_named_vars(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime()
+    flow = answer_flow("wf", 0)
+    run_vars = {"context": {"task": "t"}, "topic": "x", "notes": [1, 2], "_temp": {"secret": 1}}
+    run_id = runtime.start(workflow=flow, vars=run_vars)
+    runtime.tick(workflow=flow, run_id=run_id)
+
+    picked = export(runtime, run_id, input_data_keys=["topic", "context", "_temp", "absent"])
+    assert picked["input_data"] == {"context": {"task": "t"}, "topic": "x"}  # private and unknown left out
+    assert export(runtime, run_id, input_data_keys=())["input_data"] == {}
+    everything = export(runtime, run_id, input_data_keys=None)["input_data"]
+    assert everything == {"context": {"task": "t"}, "topic": "x", "notes": [1, 2], "i": 1}
+    with pytest.raises(InvalidRecordError, match="input_data_keys"):
+        export(runtime, run_id, input_data_keys="topic")
+
+    store = InMemoryArtifactStore()  # the filter applies before offloading: only kept vars are stored
+    big = {"doc": "d" * 5000, "other": "o" * 5000}
+    run_id = runtime.start(workflow=flow, vars=big)
+    bundle = export(runtime, run_id, artifact_store=store, max_inline_bytes=1000, input_data_keys=["doc"])
+    assert list(bundle["input_data"]) == ["doc"]
+    assert [m.tags["path"] for m in store.list_by_run(run_id)] == ["input_data.doc"]
+
+
 # -- session turns ----------------------------------------------------------------------------------------
 def chat_flow() -> WorkflowSpec:
     def reply(run: RunState, ctx: Any) -> StepPlan:
@@ -473,7 +533,7 @@ def test_session_turns(make_runtime: MakeRuntime, clock: FakeClock, stores: Sequ
     assert [t["run_id"] for t in turns] == ids  # oldest first, roots of s1 only
     first = turns[0]
     assert set(first) == {
-        "run_id", "workflow_id", "kind", "status", "created_at", "updated_at",
+        "run_id", "workflow_id", "kind", "status", "created_at", "updated_at", "duration_ms",
         "prompt", "attachments", "answer", "answer_meta", "stats",
     }  # fmt: skip
     assert (first["workflow_id"], first["kind"], first["status"]) == ("wf_chat", "chat", "completed")
