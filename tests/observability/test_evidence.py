@@ -125,8 +125,8 @@ def test_evidence_records_hold_the_spec_fields(
     assert fetch["final_url"] == "https://example.org/final"
     assert fetch["content_type"] == "text/html"
     assert fetch["size_bytes"] == len(RAW_HTML)
-    assert artifact_store.load_text(ref_id(fetch["raw_text_artifact"])) == RAW_HTML
-    assert artifact_store.load_text(ref_id(fetch["normalized_text_artifact"])) == NORMALIZED
+    assert artifact_store.load_text(ref_id(fetch["raw_artifact"])) == RAW_HTML
+    assert artifact_store.load_text(ref_id(fetch["normalized_artifact"])) == NORMALIZED
     assert "raw_text" not in fetch and "normalized_text" not in fetch
 
     assert command["command"] == "ls -la"
@@ -263,7 +263,7 @@ def test_failed_tool_results_are_recorded_with_their_error(
     assert record is not None
     assert record["error"] == "timeout"
     assert record["url"] == "https://example.org"  # from the arguments
-    assert "raw_text_artifact" not in record
+    assert "raw_artifact" not in record and "normalized_artifact" not in record
 
 
 class BrokenArtifactStore(InMemoryArtifactStore):
@@ -553,3 +553,63 @@ def test_long_commands_are_previewed(artifact_store: InMemoryArtifactStore) -> N
     )
     (span,) = run.vars["_runtime"]["memory_spans"]
     assert span["command_preview"] == command[:200]
+
+
+def one_result(name: str, output: Any, call_id: str = "k1") -> list[dict[str, Any]]:
+    return [{"call_id": call_id, "name": name, "success": True, "output": output, "error": None}]
+
+
+def test_fetch_url_raw_and_normalized_content_are_artifacts_of_the_record(
+    artifact_store: InMemoryArtifactStore,
+) -> None:
+    run = a_run()
+    calls = [{"name": "fetch_url", "arguments": {"url": "https://example.org"}, "call_id": "k1"}]
+    results = one_result("fetch_url", fake_tool_output("fetch_url", {"url": "https://example.org"}))
+    stats = EvidenceRecorder(artifact_store=artifact_store).record_tool_calls(
+        run=run, node_id="n", tool_calls=calls, tool_results=results
+    )
+    assert stats.recorded == 1
+    record = artifact_store.load_json(results[0]["meta"]["evidence_id"])
+    raw, normalized = record["raw_artifact"], record["normalized_artifact"]
+    assert raw["content_type"] == normalized["content_type"] == "text/plain"
+    assert artifact_store.load_text(ref_id(raw)) == RAW_HTML
+    assert artifact_store.load_text(ref_id(normalized)) == NORMALIZED
+    for ref, field_name in ((raw, "raw_text"), (normalized, "normalized_text")):
+        meta = artifact_store.get_metadata(ref_id(ref))
+        assert meta is not None and meta.run_id == run.run_id
+        assert meta.tags == {"kind": "evidence_content", "tool": "fetch_url", "field": field_name}
+    assert "raw_text" not in record and "normalized_text" not in record  # the record stays small
+    # the tool result points at the same artifacts
+    output = results[0]["output"]
+    assert output["raw_text_artifact"] == raw and output["normalized_text_artifact"] == normalized
+
+
+@pytest.mark.parametrize(
+    ("output", "stored"),
+    [
+        (json.dumps(SEARCH_RESULTS), SEARCH_RESULTS),  # JSON text is stored parsed
+        ({"results": SEARCH_RESULTS}, {"results": SEARCH_RESULTS}),
+        ("1. AbstractRuntime - durable", "1. AbstractRuntime - durable"),  # not JSON: stored as text
+    ],
+)
+def test_web_search_results_are_an_artifact_of_the_record(
+    artifact_store: InMemoryArtifactStore, output: Any, stored: Any
+) -> None:
+    run = a_run()
+    calls = [{"name": "web_search", "arguments": {"query": "durable workflows"}, "call_id": "k1"}]
+    results = one_result("web_search", copy.deepcopy(output))
+    EvidenceRecorder(artifact_store=artifact_store).record_tool_calls(
+        run=run, node_id="n", tool_calls=calls, tool_results=results
+    )
+    record = artifact_store.load_json(results[0]["meta"]["evidence_id"])
+    assert record["query"] == "durable workflows"
+    ref = record["results_artifact"]
+    meta = artifact_store.get_metadata(ref_id(ref))
+    assert meta is not None and meta.tags["field"] == "results"
+    if isinstance(stored, str):
+        assert ref["content_type"] == "text/plain"
+        assert artifact_store.load_text(ref_id(ref)) == stored
+    else:
+        assert ref["content_type"] == "application/json"
+        assert artifact_store.load_json(ref_id(ref)) == stored
+    assert results[0]["output"] == output  # the model's view of the search is left as it was

@@ -11,6 +11,7 @@ The tool result is **edited in place**:
 
 * ``fetch_url``: ``output.raw_text`` / ``output.normalized_text`` are replaced by
   ``raw_text_artifact`` / ``normalized_text_artifact`` refs (``{"$artifact": id, "content_type"}``);
+  the evidence record references the same artifacts as ``raw_artifact`` / ``normalized_artifact``;
 * ``execute_command``: ``output.stdout`` / ``output.stderr`` become ``stdout_artifact`` /
   ``stderr_artifact``;
 * ``web_search``: the output stays (it is what the model reads); the record keeps a copy of it as a
@@ -52,6 +53,9 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "fetch_url": ("raw_text", "normalized_text"),
     "execute_command": ("stdout", "stderr"),
 }
+_RECORD_REFS: dict[str, str] = {"raw_text": "raw_artifact", "normalized_text": "normalized_artifact"}
+"""Record key of a moved-out field's ref, where it is not ``<field>_artifact``."""
+
 _SCALAR_FIELDS: dict[str, tuple[str, ...]] = {
     "fetch_url": ("url", "final_url", "content_type", "size_bytes"),
     "execute_command": ("command", "return_code", "duration_s", "working_directory", "platform"),
@@ -210,7 +214,7 @@ class EvidenceRecorder:
             if not isinstance(value, str) or not value:
                 continue
             ref = self._store_text(run, value, {**tags, "field": key})
-            record[f"{key}_artifact"] = ref
+            record[_RECORD_REFS.get(key, f"{key}_artifact")] = ref
             moved[key] = ref
         if not moved and output not in (None, "", {}, []):
             record["output_artifact"] = self._store_value(run, output, {**tags, "field": "output"})
