@@ -42,6 +42,7 @@ def test_note_stores_artifact_and_span(harness: Harness, artifacts, clock: FakeC
         "to_timestamp": clock.iso(),
         "message_count": 0,
         "note_preview": "Alice prefers PostgreSQL for the billing service",
+        "source_run_id": harness.run_id,
         "tags": {"topic": "database", "person": "alice"},
         "sources": {"run_id": harness.run_id, "span_ids": ["x1"], "message_ids": ["m1"]},
         "location": "Paris",

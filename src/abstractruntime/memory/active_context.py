@@ -9,6 +9,10 @@ MEMORY_* effects and by evidence capture) and ``vars.context.messages`` of store
   run store supports revisions;
 * selecting the messages an LLM call should see under ``max_history_messages``.
 
+The ``_from_run`` variants take the :class:`RunState` itself and work on the class as well as on an
+instance: ``ActiveContextPolicy.filter_spans_from_run(run, query=..., artifact_store=store)`` and
+``policy.filter_spans_from_run(run, query=...)`` (the instance's artifact store by default).
+
 Span ids are artifact ids or 1-based indexes into ``_runtime.memory_spans`` (stored order).
 :class:`TimeRange` is a closed interval compared as datetimes (``Z`` accepted).
 """
@@ -16,13 +20,15 @@ Span ids are artifact ids or 1-based indexes into ``_runtime.memory_spans`` (sto
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ..core.clock import SYSTEM_CLOCK, Clock, to_iso
 from ..core.effects.memory_messages import context_messages, select_messages_view, summary_texts
+from ..core.effects.memory_recall import ArtifactCache, archive_text
 from ..core.effects.memory_rehydration import apply_rehydration, load_spans, normalize_options
 from ..core.effects.memory_spans import (
     SpanFilter,
@@ -42,6 +48,38 @@ from ..errors import CapabilityError, RunNotFoundError
 from ..storage.base import LedgerStore, RunStore
 
 __all__ = ["ActiveContextPolicy", "TimeRange"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+ARCHIVE_SCAN_MESSAGES = 400
+"""Archived messages searched per span by a keyword filter that has an artifact store."""
+
+
+class _run_method(Generic[_P, _R]):
+    """A method callable on the class or on an instance (SPEC §10.4 ``_from_run`` variants).
+
+    The wrapped function receives the instance, or None when called on the class, before the
+    caller's arguments: ``ActiveContextPolicy.f(run, ...)`` and ``policy.f(run, ...)`` both work.
+    """
+
+    def __init__(self, func: Callable[Concatenate[ActiveContextPolicy | None, _P], _R]) -> None:
+        self._func = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+        params = list(inspect.signature(func).parameters.values())[1:]
+        self._signature = inspect.signature(func).replace(parameters=params)
+
+    def __get__(self, instance: ActiveContextPolicy | None, owner: type | None = None) -> Callable[_P, _R]:
+        func = self._func
+
+        def bound(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            return func(instance, *args, **kwargs)
+
+        bound.__doc__ = func.__doc__
+        bound.__name__ = bound.__qualname__ = func.__name__
+        bound.__signature__ = self._signature  # type: ignore[attr-defined]
+        return bound
 
 
 @dataclass(frozen=True)
@@ -117,8 +155,12 @@ class ActiveContextPolicy:
         """
         return self.list_memory_spans_from_run(self._load(run_id))
 
-    def list_memory_spans_from_run(self, run: RunState) -> list[dict[str, Any]]:
-        """Copies of the spans of ``run``, newest first (by ``created_at``, else ``to``/``from_timestamp``)."""
+    @_run_method
+    def list_memory_spans_from_run(self: ActiveContextPolicy | None, run: RunState) -> list[dict[str, Any]]:
+        """Copies of the spans of ``run``, newest first (by ``created_at``, else ``to``/``from_timestamp``).
+
+        Callable on the class too: ``ActiveContextPolicy.list_memory_spans_from_run(run)``.
+        """
         spans = [(i, s) for i, s in enumerate(get_memory_spans(run)) if isinstance(s, dict)]
         return [copy.deepcopy(s) for _, s in newest_first(spans)]
 
@@ -148,10 +190,12 @@ class ActiveContextPolicy:
             locations=locations,
             query=query,
             limit=limit,
+            artifact_store=self.artifact_store,
         )
 
+    @_run_method
     def filter_spans_from_run(
-        self,
+        self: ActiveContextPolicy | None,
         run: RunState,
         *,
         time_range: TimeRange | None = None,
@@ -161,8 +205,12 @@ class ActiveContextPolicy:
         locations: Iterable[str] | None = None,
         query: str | None = None,
         limit: int = 1000,
+        artifact_store: Any = None,
     ) -> list[dict[str, Any]]:
         """Copies of the spans of ``run`` passing every filter, at most ``limit``.
+
+        Callable on the class (``ActiveContextPolicy.filter_spans_from_run(run, ...,
+        artifact_store=store)``) or on an instance (the instance's artifact store by default).
 
         Args:
             time_range: spans intersecting it (closed intervals).
@@ -170,8 +218,12 @@ class ActiveContextPolicy:
             tags_mode: ``all`` (every wanted tag) or ``any`` (at least one).
             authors: matched against ``created_by`` and the ``author`` tag (case-insensitive).
             locations: matched against ``location`` and the ``location`` tag (case-insensitive).
-            query: keywords searched in previews, tags, location, author and conversation summaries;
-                results are then ordered by how many keywords they contain, then newest first.
+            query: keywords searched in previews, tags, location, author and conversation summaries,
+                and, with an artifact store, in the archived note text and up to
+                ``ARCHIVE_SCAN_MESSAGES`` archived messages per span; results are then ordered by how
+                many distinct keywords they contain, then newest first.
+            artifact_store: where archived spans live (default: the instance's, None on the class);
+                without one, keywords search the span metadata only.
         """
         start, end = time_range.bounds if time_range is not None else (None, None)
         span_filter = SpanFilter(
@@ -187,10 +239,16 @@ class ActiveContextPolicy:
         terms = query_terms(query)
         if terms:
             summaries = summary_texts(context_messages(run))
-            scored = [
-                (score_text(terms, span_text(s, summaries.get(str(s.get("artifact_id"))))), s)
-                for s in ordered
-            ]
+            store = artifact_store if artifact_store is not None else getattr(self, "artifact_store", None)
+            cache = ArtifactCache(store) if store is not None else None
+            scored = []
+            for span in ordered:
+                text = span_text(span, summaries.get(str(span.get("artifact_id"))))
+                score = score_text(terms, text)
+                if cache is not None and score < len(terms):
+                    archived = archive_text(cache.get(span.get("artifact_id")), ARCHIVE_SCAN_MESSAGES)
+                    score = score_text(terms, text + "\n" + archived)
+                scored.append((score, span))
             ordered = [s for score, s in sorted(scored, key=lambda p: p[0], reverse=True) if score > 0]
         return [copy.deepcopy(s) for s in ordered[: max(limit, 0)]]
 
@@ -208,10 +266,12 @@ class ActiveContextPolicy:
         return summary_texts(context_messages(run))
 
     # -- rehydration -------------------------------------------------------------------------------
-    def _require_store(self) -> Any:
-        if self.artifact_store is None:
+    @staticmethod
+    def _require_store(policy: ActiveContextPolicy | None, artifact_store: Any = None) -> Any:
+        store = artifact_store if artifact_store is not None else getattr(policy, "artifact_store", None)
+        if store is None:
             raise CapabilityError("rehydration requires an artifact_store")
-        return self.artifact_store
+        return store
 
     def rehydrate_into_context(
         self,
@@ -236,7 +296,7 @@ class ActiveContextPolicy:
             CapabilityError (RuntimeError): no artifact store.
             ConcurrencyError: the run kept changing under every retry.
         """
-        store = self._require_store()
+        store = self._require_store(self)
         where, dedup, warnings = normalize_options(placement, dedup_by)
         loaded = load_spans(store, self._load(run_id), span_ids)
 
@@ -253,22 +313,26 @@ class ActiveContextPolicy:
         report["warnings"] = warnings + report["warnings"]
         return report
 
+    @_run_method
     def rehydrate_into_context_from_run(
-        self,
+        self: ActiveContextPolicy | None,
         run: RunState,
         *,
         span_ids: Any,
         placement: str = "after_summary",
         dedup_by: str | None = "message_id",
         max_messages: int | None = None,
+        artifact_store: Any = None,
     ) -> dict[str, Any]:
         """Like :meth:`rehydrate_into_context`, changing ``run`` in memory only (the caller saves it).
+
+        Callable on the class with ``artifact_store=...``, or on an instance (its store by default).
 
         Raises:
             CapabilityError (RuntimeError): no artifact store.
         """
         where, dedup, warnings = normalize_options(placement, dedup_by)
-        loaded = load_spans(self._require_store(), run, span_ids)
+        loaded = load_spans(ActiveContextPolicy._require_store(self, artifact_store), run, span_ids)
         report = apply_rehydration(run, loaded, placement=where, dedup_by=dedup, max_messages=max_messages)
         report["warnings"] = warnings + report["warnings"]
         return report
@@ -288,17 +352,22 @@ class ActiveContextPolicy:
             self._load(run_id), max_history_messages=max_history_messages
         )
 
+    @_run_method
     def select_active_messages_for_llm_from_run(
-        self, run: RunState, *, max_history_messages: int | None = None
+        self: ActiveContextPolicy | None, run: RunState, *, max_history_messages: int | None = None
     ) -> list[dict[str, Any]]:
-        """Copies of the messages of ``run`` an LLM call should see (see :meth:`select_messages_view`)."""
+        """Copies of the messages of ``run`` an LLM call should see (see :meth:`select_messages_view`).
+
+        ``max_history_messages`` defaults to the run's ``_limits.max_history_messages`` (-1: all).
+        Callable on the class too: ``ActiveContextPolicy.select_active_messages_for_llm_from_run(run)``.
+        """
         limit = max_history_messages
         if limit is None:
             limits = run.vars.get("_limits")
             value = limits.get("max_history_messages") if isinstance(limits, dict) else None
             limit = value if isinstance(value, int) and not isinstance(value, bool) else -1
         messages = [m for m in context_messages(run) if isinstance(m, dict)]
-        return copy.deepcopy(self.select_messages_view(messages, max_history_messages=limit))
+        return copy.deepcopy(select_messages_view(messages, max_history_messages=limit))
 
     @staticmethod
     def select_messages_view(messages: Iterable[Any], *, max_history_messages: int | None) -> list[Any]:

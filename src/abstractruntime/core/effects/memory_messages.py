@@ -27,6 +27,7 @@ __all__ = [
     "normalize_message",
     "normalize_messages",
     "note_message",
+    "note_message_id",
     "select_messages_view",
     "summary_prefix",
     "summary_texts",
@@ -147,13 +148,22 @@ def summary_texts(messages: Iterable[Any]) -> dict[str, str]:
     return found
 
 
+def note_message_id(artifact_id: str) -> str:
+    """The message id of a memory note in ``context.messages``: ``memory_note:<artifact_id>``."""
+    return f"{NOTE_MESSAGE_KIND}:{artifact_id}"
+
+
 def note_message(*, artifact_id: str, note: str, timestamp: str | None) -> dict[str, Any]:
-    """The system message that puts a memory note into the active context (``keep_in_context``, rehydrate)."""
+    """The system message that puts a memory note into the active context (``keep_in_context``, rehydrate).
+
+    Content ``[MEMORY NOTE span_id=<id>]: <note>``; metadata ``{message_id: "memory_note:<id>",
+    kind: "memory_note", span_id}``.
+    """
     message: dict[str, Any] = {
         "role": "system",
         "content": f"[MEMORY NOTE span_id={artifact_id}]: {note}",
         "metadata": {
-            "message_id": f"note_{artifact_id}",
+            "message_id": note_message_id(artifact_id),
             "kind": NOTE_MESSAGE_KIND,
             "span_id": artifact_id,
         },

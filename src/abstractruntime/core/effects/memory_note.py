@@ -6,12 +6,19 @@ run), ``keep_in_context`` (also put the note into the current run's ``context.me
 ``target_run_id`` (the run-scope owner), ``tool_name`` (default ``remember_note``), ``call_id``.
 
 The artifact is JSON ``{note, tags, sources, location, created_at, created_by, scope, run_id,
-owner_run_id}`` with tags ``{kind: memory_note, scope}``, stored under the owner run.  The span is
-``{kind: "memory_note", artifact_id, created_at, from_timestamp, to_timestamp, message_count: 0,
-note_preview, tags?, sources?, location?, created_by?}``.
+source_run_id, owner_run_id}`` with tags ``{kind: memory_note, scope}``, stored under the owner run.
+The span is ``{kind: "memory_note", artifact_id, created_at, from_timestamp, to_timestamp,
+message_count: 0, note_preview, source_run_id, tags?, sources?, location?, created_by?}``;
+``source_run_id`` is the run that wrote the note, which differs from the owner for the session and
+global scopes and ``target_run_id``.
 
-Tool output: ``{"stored": True, "span_id", "span_index" (1-based, in the owner's index), "scope",
-"owner_run_id", "kept_in_context"}``.
+With ``keep_in_context`` the note also goes into the *current* run's ``context.messages`` as the
+system message ``[MEMORY NOTE span_id=<id>]: <note>`` with ``metadata.message_id =
+"memory_note:<artifact_id>"`` (the id MEMORY_REHYDRATE deduplicates on).
+
+Tool output: ``{"stored": True, "span_id", "artifact_id", "artifact_ref": {"$artifact", "content_type"},
+"span" (the indexed span), "span_index" (1-based, in the owner's index), "scope", "owner_run_id",
+"source_run_id", "kept_in_context"}``.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ def _build_span(
     sources: dict[str, Any] | None,
     location: str,
     created_by: str | None,
+    source_run_id: str,
 ) -> dict[str, Any]:
     span: dict[str, Any] = {
         "kind": "memory_note",
@@ -73,6 +81,7 @@ def _build_span(
         "to_timestamp": now,
         "message_count": 0,
         "note_preview": preview(note),
+        "source_run_id": source_run_id,
     }
     if tags:
         span["tags"] = tags
@@ -130,6 +139,7 @@ def make_memory_note_handler(kernel: Kernel) -> Callable[[RunState, Effect, str 
             "created_by": run.actor_id,
             "scope": owner.scope,
             "run_id": run.run_id,
+            "source_run_id": run.run_id,
             "owner_run_id": owner.run_id,
         }
         try:
@@ -146,6 +156,7 @@ def make_memory_note_handler(kernel: Kernel) -> Callable[[RunState, Effect, str 
             sources=sources,
             location=location,
             created_by=run.actor_id,
+            source_run_id=run.run_id,
         )
         keep = as_bool(payload.get("keep_in_context"), False)
         return _index_note(kernel, run, owner, call, span, note=note if keep else None)
@@ -174,12 +185,17 @@ def _index_note(
         message = note_message(artifact_id=span["artifact_id"], note=note, timestamp=span["created_at"])
         if all(message_id(m) != message_id(message) for m in messages):
             messages.append(message)
+    artifact_id = span["artifact_id"]
     output = {
         "stored": True,
-        "span_id": span["artifact_id"],
+        "span_id": artifact_id,
+        "artifact_id": artifact_id,
+        "artifact_ref": {"$artifact": artifact_id, "content_type": "application/json"},
+        "span": dict(span),
         "span_index": index,
         "scope": owner.scope,
         "owner_run_id": owner.run_id,
+        "source_run_id": run.run_id,
         "kept_in_context": note is not None,
     }
     return call.ok(output)

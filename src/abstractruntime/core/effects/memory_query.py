@@ -13,8 +13,10 @@ replaces the defaults of the limits the payload does not set):
   ``target_run_id`` replaces the current run for the run scope;
 * ``return``: ``rendered`` [default] | ``meta`` | ``both``; ``tool_name`` [``recall_memory``], ``call_id``.
 
-Tool output by ``return`` mode: ``rendered`` → the recall text; ``meta`` → ``{"spans": [...],
-"count"}``; ``both`` → ``{"rendered", "spans", "count"}``.  Each span entry is the stored span plus
+Tool output by ``return`` mode: ``rendered`` → the recall text, one header line per hit naming
+``span_id=<id>``; ``meta`` → ``{"matches": [...], "span_ids": [...], "count", "spans"}``; ``both`` →
+the same plus ``"rendered"``.  ``span_ids`` are the hits' artifact ids in result order; ``spans`` is
+the same list as ``matches`` (the name earlier versions used).  Each match is the stored span plus
 ``span_id``, ``span_index``, ``owner_run_id``, ``scope``, ``summary`` (conversation spans), ``score``
 (keyword queries), ``deep_hits`` and ``connected_via`` when they apply.  The call's ``meta`` is
 ``{"span_ids", "count", "scopes", "owner_run_ids", "recall_level", "effort", "warnings"}``.
@@ -182,12 +184,20 @@ def make_memory_query_handler(kernel: Kernel) -> Callable[[RunState, Effect, str
             "effort": limits,
             "warnings": warnings,
         }
-        spans = [span_meta(c, with_score=bool(options.terms)) for c in results]
-        if mode == "meta":
-            return call.ok({"spans": spans, "count": len(spans)}, meta=meta)
-        rendered = render_results(results, cache, max_messages=options.max_messages, scopes=scopes)
+        if mode == "rendered":
+            rendered = render_results(results, cache, max_messages=options.max_messages, scopes=scopes)
+            return call.ok(rendered, meta=meta)
+        matches = [span_meta(c, with_score=bool(options.terms)) for c in results]
+        output: dict[str, Any] = {
+            "matches": matches,
+            "span_ids": list(meta["span_ids"]),
+            "count": len(matches),
+            "spans": matches,
+        }
         if mode == "both":
-            return call.ok({"rendered": rendered, "spans": spans, "count": len(spans)}, meta=meta)
-        return call.ok(rendered, meta=meta)
+            output["rendered"] = render_results(
+                results, cache, max_messages=options.max_messages, scopes=scopes
+            )
+        return call.ok(output, meta=meta)
 
     return memory_query

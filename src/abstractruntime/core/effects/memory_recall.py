@@ -26,7 +26,15 @@ from .memory_common import as_str_list, load_json_artifact
 from .memory_messages import message_text, normalize_messages
 from .memory_spans import SpanFilter, newest_first, score_text, span_text, span_time, tag_values
 
-__all__ = ["Candidate", "RecallOptions", "render_results", "search", "span_meta"]
+__all__ = [
+    "ArtifactCache",
+    "Candidate",
+    "RecallOptions",
+    "archive_text",
+    "render_results",
+    "search",
+    "span_meta",
+]
 
 _MESSAGE_CHARS = 500
 
@@ -90,6 +98,11 @@ def _archive_messages(data: Any, limit: int | None = None) -> list[dict[str, Any
     if isinstance(data, dict) and isinstance(data.get("note"), str):
         return [{"role": "note", "content": data["note"], "metadata": {}}]
     return []
+
+
+def archive_text(data: Any, limit: int | None = None) -> str:
+    """The searchable text of an archived span: the note, or up to ``limit`` archived messages."""
+    return "\n".join(message_text(m) for m in _archive_messages(data, limit))
 
 
 def _ordered(items: list[Candidate], *, by_score: bool) -> list[Candidate]:
