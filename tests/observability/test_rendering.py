@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,27 @@ def test_plain_and_broken_strings_are_returned_unchanged() -> None:
     assert stringify_json("hello world") == "hello world"
     assert stringify_json("{not json}") == "{not json}"
     assert stringify_json("42") == "42"
+
+
+def test_python_literal_strings_are_parsed_best_effort() -> None:
+    assert stringify_json("{'a': 1, 'b': True, 'c': None}", mode="minified") == '{"a":1,"b":true,"c":null}'
+    assert stringify_json("[1, (2, 'x'), {3}]", mode="minified") == '[1,[2,"x"],[3]]'
+    fenced = "```json\n{'path': 'notes.md', 'lines': [1, 2]}\n```"
+    assert stringify_json(fenced, mode="minified") == '{"path":"notes.md","lines":[1,2]}'
+    assert stringify_json("{'a': 1}") == '{\n  "a": 1\n}'
+    assert stringify_json("{'a': 1}", parse_strings=False) == "{'a': 1}"
+    # a literal that is not a dict or list, or not a literal at all, stays text
+    assert stringify_json("{1, 2}") == "{1, 2}"
+    assert stringify_json("{'a': 1 + 2}") == "{'a': 1 + 2}"
+
+
+def test_python_literal_parsing_never_runs_code(tmp_path: Path) -> None:
+    target = tmp_path / "pwned"
+    text = "{'x': open(" + repr(str(target)) + ", 'w')}"
+    assert stringify_json(text) == text
+    calls = "[__import__('os').system('touch " + str(target) + "')]"
+    assert stringify_json(calls) == calls
+    assert not target.exists()
 
 
 def test_values_are_made_json_safe() -> None:
@@ -171,9 +193,9 @@ def test_report_from_a_real_run(make_runtime: MakeRuntime) -> None:
     assert "I will fetch the page." in report
     assert "**Tool calls requested**" in report
     # executed tool calls with their results (evidence refs included)
-    assert "1. `fetch_url` (call `c1`) → ok" in report
-    assert "2. `execute_command` (call `c2`) → ok" in report
-    assert "3. `web_search` (call `c3`) → ok" in report
+    assert "1. Tool: `fetch_url` (call_id=c1) → ok" in report
+    assert "2. Tool: `execute_command` (call_id=c2) → ok" in report
+    assert "3. Tool: `web_search` (call_id=c3) → ok" in report
     assert '"raw_text_artifact"' in report
     assert '"title": "AbstractRuntime"' in report  # the JSON text output was parsed and beautified
     evidence_ids = [s["artifact_id"] for s in runtime.list_evidence(run.run_id)]
@@ -270,7 +292,7 @@ def test_outputs_with_backticks_get_a_longer_fence() -> None:
         ],
     }
     report = render_agent_trace_markdown(trace)
-    assert "1. `read_file` (call `r`) → error" in report
+    assert "1. Tool: `read_file` (call_id=r) → error" in report
     assert "   ````text" in report
     assert "partial" in report
 
@@ -282,3 +304,44 @@ def test_every_mode_renders(mode: JsonStringifyMode, make_runtime: MakeRuntime) 
     assert "### 4." in render_agent_trace_markdown(
         {"node_traces": runtime.get_node_traces(run.run_id)}, config=config
     )
+
+
+def test_each_tool_call_shows_its_name_call_id_arguments_and_result() -> None:
+    trace = {
+        "node_id": "act",
+        "steps": [
+            {
+                "ts": "2026-01-01T00:00:00+00:00",
+                "node_id": "act",
+                "status": "completed",
+                "effect": {
+                    "type": "tool_calls",
+                    "payload": {
+                        "tool_calls": [
+                            {"name": "read_file", "arguments": {"path": "a.md"}, "call_id": "call-7"},
+                            {"name": "list_files", "arguments": {"dir": "."}},
+                        ]
+                    },
+                },
+                "result": {
+                    "mode": "executed",
+                    "results": [  # matched by call_id first, then by position
+                        {"name": "list_files", "success": False, "output": None, "error": "denied"},
+                        {"call_id": "call-7", "name": "read_file", "success": True, "output": "# A"},
+                    ],
+                },
+            }
+        ],
+    }
+    config = AgentTraceMarkdownReportConfig(json_mode=JsonStringifyMode.MINIFIED)
+    lines = render_agent_trace_markdown(trace, config=config).splitlines()
+
+    first = lines.index("1. Tool: `read_file` (call_id=call-7) → ok")
+    second = lines.index("2. Tool: `list_files` → error")
+    read_file, list_files = lines[first:second], lines[second:]
+    # each block: label, blank line, opening fence, content
+    assert read_file[read_file.index("   Arguments:") + 3] == '   {"path":"a.md"}'
+    assert read_file[read_file.index("   Result:") + 3] == "   # A"
+    assert list_files[list_files.index("   Arguments:") + 3] == '   {"dir":"."}'
+    assert list_files[list_files.index("   Error:") + 3] == "   denied"
+    assert "   Result:" not in list_files  # no output to show

@@ -19,8 +19,9 @@ Layout::
     ### 1. `<node_id>` · <effect type> · <status>
     (time, duration, "reused prior result", sub-run / workflow of a subworkflow step)
     LLM calls: the response text and the tool calls the model asked for.
-    Tool calls: each call's arguments and its result (success, output or error), matched by
-    ``call_id`` and else by position.
+    Tool calls: one item per call, ``Tool: `<name>` (call_id=<id>) → ok|error|no result``, with the
+    call's arguments and its result (the output, or the error), matched by ``call_id`` and else by
+    position.
     Other effects: payload and result as JSON.  Failures show the error, waits the wait.
 
 Steps from every node are merged in ``ts`` order (steps without a timestamp keep their order at the
@@ -196,15 +197,10 @@ def _render_tools(payload: Mapping[str, Any], result: Any, cfg: AgentTraceMarkdo
     calls = [c for c in payload.get("tool_calls") or [] if isinstance(c, dict)]
     results = result.get("results") if isinstance(result, dict) else None
     results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
-    by_id = {r.get("call_id"): r for r in results if r.get("call_id")}
     lines = ["**Tool calls**", ""]
-    used: set[int] = set()
-    for index, call in enumerate(calls):
-        found = by_id.get(call.get("call_id"))
-        if found is None and index < len(results):
-            found = results[index]
-        if found is not None:
-            used.add(id(found))
+    matches = _match_results(calls, results)
+    used = {id(r) for r in matches if r is not None}
+    for index, (call, found) in enumerate(zip(calls, matches, strict=True)):
         lines += _render_tool_call(index + 1, call, found, cfg)
     extra = [r for r in results if id(r) not in used]
     for offset, orphan in enumerate(extra, start=len(calls) + 1):
@@ -214,6 +210,19 @@ def _render_tools(payload: Mapping[str, Any], result: Any, cfg: AgentTraceMarkdo
     if not calls and not results:
         lines += ["_No tool calls._", ""]
     return lines
+
+
+def _match_results(calls: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """The result of each call: the one with its ``call_id``, else the next result not matched by id
+    (in order), else None."""
+    by_id: dict[Any, dict[str, Any]] = {}
+    for r in results:
+        if r.get("call_id"):
+            by_id.setdefault(r["call_id"], r)
+    matched = [by_id.get(c.get("call_id")) if c.get("call_id") else None for c in calls]
+    taken = {id(r) for r in matched if r is not None}
+    spare = iter([r for r in results if id(r) not in taken])
+    return [found if found is not None else next(spare, None) for found in matched]
 
 
 def _render_tool_call(
@@ -227,7 +236,7 @@ def _render_tool_call(
         if result.get("error"):
             lines += [*_indent(["Error:", "", *_block(str(result["error"]), cfg)]), ""]
         if result.get("output") is not None:
-            lines += [*_indent(["Output:", "", *_block(result.get("output"), cfg)]), ""]
+            lines += [*_indent(["Result:", "", *_block(result.get("output"), cfg)]), ""]
         meta = result.get("meta")
         if isinstance(meta, dict) and meta.get("evidence_id"):
             lines += [*_indent([f"Evidence: `{meta['evidence_id']}`"]), ""]
@@ -244,9 +253,10 @@ def _is_tool_shaped(value: Any) -> bool:
 
 
 def _call_label(call: Mapping[str, Any]) -> str:
-    label = f"`{call.get('name') or '?'}`"
+    """``Tool: `name` (call_id=id)`` (the id part only when the call has one)."""
+    label = f"Tool: `{call.get('name') or '?'}`"
     if call.get("call_id"):
-        label += f" (call `{call['call_id']}`)"
+        label += f" (call_id={call['call_id']})"
     return label
 
 

@@ -5,8 +5,11 @@
 * ``mode`` ``beautify`` (default) indents, ``minified`` writes the compact form, ``none`` writes the
   default one-line ``json.dumps`` form and leaves strings untouched;
 * with ``parse_strings`` (default), a string that looks like JSON (``{...}`` or ``[...]``, optionally
-  inside a Markdown code fence) is parsed first, so a tool output that is JSON *text* is re-formatted
-  like any other structure;
+  inside a Markdown code fence such as ```` ```json ... ``` ````) is parsed first, so a tool output that
+  is JSON *text* is re-formatted like any other structure.  Parsing is best effort: strict JSON first,
+  then a Python literal (``{'a': True, 'b': None}``, what ``str(dict)`` prints) through
+  :func:`ast.literal_eval`, which evaluates literals only and never runs code.  A string that parses as
+  neither is kept as it is;
 * the value is made JSON-safe first (``abstractruntime.core.jsonable.to_jsonable``: dataclasses,
   ``model_dump()``, enums, sets ... ; anything else becomes ``str(x)``), so it never raises;
 * a string that is not parsed is returned as is (no surrounding quotes): the output is for people.
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from enum import Enum
@@ -31,6 +35,9 @@ class JsonStringifyMode(str, Enum):
     BEAUTIFY = "beautify"
     MINIFIED = "minified"
 
+
+LITERAL_EVAL_MAX_CHARS = 1_000_000
+"""Longest text tried as a Python literal (``ast.literal_eval`` builds a syntax tree: bounded work)."""
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_+-]*[ \t]*\r?\n(?P<body>.*?)\r?\n?```$", re.DOTALL)
 
@@ -52,14 +59,22 @@ def _strip_fence(text: str) -> str:
 
 
 def _parse_json_text(text: str) -> tuple[bool, Any]:
-    """``(True, value)`` when ``text`` (fences stripped) is a JSON object or array, else ``(False, None)``."""
+    """``(True, value)`` when ``text`` (fences stripped) is a JSON object or array, or a Python literal
+    dict/list, else ``(False, None)``."""
     body = _strip_fence(text.strip())
     if not body or body[0] not in "{[" or body[-1] not in "}]":
         return False, None
     try:
         return True, json.loads(body)
     except ValueError:
+        pass
+    if len(body) > LITERAL_EVAL_MAX_CHARS:
         return False, None
+    try:  # literals only: names, calls and operators are refused by literal_eval
+        value = ast.literal_eval(body)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    return (True, value) if isinstance(value, (dict, list)) else (False, None)
 
 
 def stringify_json(
@@ -79,8 +94,9 @@ def stringify_json(
             insensitive.  Unknown values fall back to ``beautify``.
         beautify_indent: spaces per level in ``beautify`` mode (negative values count as 0).
         sort_keys: sort object keys.
-        parse_strings: parse a JSON-looking string (``{...}``/``[...]``, code fences stripped) before
-            formatting; ignored in ``none`` mode.
+        parse_strings: parse a JSON-looking string (``{...}``/``[...]``, code fences stripped; strict
+            JSON, else a Python-literal dict or list via ``ast.literal_eval``) before formatting;
+            ignored in ``none`` mode.
 
     Returns:
         The JSON text; a string value that is not parsed is returned unchanged.
