@@ -198,8 +198,10 @@ class InMemoryLedgerStore(LedgerStore):
             return len(self._records.get(run_id, ()))
 
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """``{run_id: count}`` for each id."""
-        return {run_id: self.count(run_id) for run_id in run_ids}
+        """``{run_id: count}`` for each id that has records; unknown ids (no records) are omitted."""
+        with self._lock:
+            counts = {run_id: len(self._records.get(run_id, ())) for run_id in run_ids}
+        return {run_id: n for run_id, n in counts.items() if n > 0}
 
 
 class InMemoryLeaseStore(LeaseRules):

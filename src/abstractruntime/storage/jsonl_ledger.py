@@ -299,5 +299,6 @@ class JsonlLedgerStore(LedgerStore):
         return sum(1 for line in data[:end].split(b"\n") if line.strip())
 
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """``{run_id: count}`` for each id."""
-        return {run_id: self.count(run_id) for run_id in run_ids}
+        """``{run_id: count}`` for each id that has records; unknown ids (no records) are omitted."""
+        counts = {run_id: self.count(run_id) for run_id in run_ids}
+        return {run_id: n for run_id, n in counts.items() if n > 0}

@@ -67,9 +67,12 @@ class LedgerDecorator(LedgerStore):
         return int(counter(run_id)) if callable(counter) else len(self._inner.list(run_id))
 
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """Forwarded ``count_many`` (falls back to ``count`` per id)."""
+        """Forwarded ``count_many`` (falls back to ``count`` per id); ids without records are omitted."""
         many = getattr(self._inner, "count_many", None)
-        return dict(many(run_ids)) if callable(many) else {r: self.count(r) for r in run_ids}
+        if callable(many):
+            return dict(many(run_ids))
+        counts = {r: self.count(r) for r in run_ids}
+        return {r: n for r, n in counts.items() if n > 0}
 
     def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Forwarded ``metrics_many``.

@@ -129,15 +129,16 @@ class SqliteLedgerStore(LedgerStore):
         return 0 if row is None else int(row[0])
 
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """``{run_id: count}`` for each id (0 for unknown runs)."""
-        counts = {run_id: 0 for run_id in run_ids}
-        for chunk in _chunks(builtins.list(counts)):
+        """``{run_id: count}`` for each id that has records; unknown ids (no records) are omitted."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(builtins.list(dict.fromkeys(run_ids))):
             marks = ",".join("?" * len(chunk))
             for run_id, last in self._db.connection().execute(
                 f"SELECT run_id, last_seq FROM ledger_heads WHERE run_id IN ({marks})", chunk
             ):
-                counts[run_id] = int(last)
-        return counts
+                if int(last) > 0:
+                    found[run_id] = int(last)
+        return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 
     def metrics_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Per run: ``steps`` (completed records), ``llm_calls``, ``tool_calls`` (calls in completed

@@ -156,3 +156,17 @@ class LedgerStoreContract:
         if callable(counter):
             assert counter(run.run_id) == 3
             assert counter("unknown-run") == 0
+
+    def test_count_many_counts_known_runs_and_omits_unknown_ones(self, store_factory: StoreFactory) -> None:
+        _, ledger = store_factory.stores()
+        count_many = getattr(ledger, "count_many", None)
+        if not callable(count_many):
+            return  # an optional extra (SPEC §7.4); nothing to check on a store without it
+        first, second = make_run(), make_run()
+        for run, n in ((first, 2), (second, 1)):
+            for _ in range(n):
+                ledger.append(StepRecord.start(run=run, node_id="n", effect=None))
+        ids = ["unknown-run", second.run_id, first.run_id, "another-unknown"]
+        assert count_many(ids) == {second.run_id: 1, first.run_id: 2}
+        assert count_many(["unknown-run"]) == {}
+        assert count_many([]) == {}
