@@ -14,7 +14,7 @@ from ._util import as_list
 from .compiler import compile_flow
 from .errors import Diagnostic, VisualFlowError, VisualFlowTypeError
 from .nodes import known_node_types
-from .visual.executor import is_exec_node, visual_to_flow
+from .visual.executor import duplicate_data_edges, is_exec_node, visual_to_flow
 from .visual.models import VisualFlow, load_visualflow_json
 
 __all__ = ["Diagnostic", "validate_visualflow"]
@@ -50,14 +50,7 @@ def _edge_problems(flow: VisualFlow) -> list[Diagnostic]:
                         edge.id,
                     )
                 )
-    pins = Counter((e.target, e.target_handle) for e in flow.edges if not e.is_exec)
-    for (target, pin), count in pins.items():
-        if count > 1:
-            diags.append(
-                Diagnostic(
-                    "duplicate_data_edge", f"{count} data edges into pin '{pin}' of node '{target}'", target
-                )
-            )
+    diags.extend(duplicate_data_edges(flow))
     return diags
 
 

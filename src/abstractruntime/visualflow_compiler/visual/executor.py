@@ -14,10 +14,10 @@ from ..errors import Diagnostic, VisualFlowError
 from ..flow import Flow
 from ..nodes import exec_output, runner_for
 from ..nodes.pure import evaluate_pure
-from .models import VisualFlow, VisualNode, load_visualflow_json
+from .models import VisualEdge, VisualFlow, VisualNode, load_visualflow_json
 from .multi_entry_lowering import lower_multi_entry
 
-__all__ = ["DataGraph", "is_exec_node", "visual_to_flow"]
+__all__ = ["DataGraph", "duplicate_data_edges", "is_exec_node", "visual_to_flow"]
 
 
 def is_exec_node(node: VisualNode) -> bool:
@@ -95,9 +95,32 @@ def _entry(flow: VisualFlow, exec_nodes: list[VisualNode], incoming: set[str]) -
     return roots[0] if roots else (ids[0] if ids else None)
 
 
+def duplicate_data_edges(flow: VisualFlow) -> list[Diagnostic]:
+    """One ``duplicate_data_edge`` diagnostic per input pin that several data edges feed (SPEC §9.1)."""
+    sources: dict[tuple[str, str], list[VisualEdge]] = {}
+    for edge in flow.edges:
+        if not edge.is_exec:
+            sources.setdefault((edge.target, edge.target_handle), []).append(edge)
+    diags: list[Diagnostic] = []
+    for (target, pin), edges in sources.items():
+        if len(edges) > 1:
+            froms = ", ".join(f"{e.source}.{e.source_handle}" for e in edges)
+            message = f"Two data edges into pin '{pin}' of node '{target}' (from {froms})"
+            diags.append(Diagnostic("duplicate_data_edge", message, target, edges[1].id))
+    return diags
+
+
 def visual_to_flow(visual: Any) -> Flow:
-    """Lower a VisualFlow (or its raw dict) into the Flow IR; raises VisualFlowError on invalid data edges."""
+    """Lower a VisualFlow (or its raw dict) into the Flow IR (SPEC §9.2 steps 1-2).
+
+    Raises:
+        VisualFlowError (a ValueError): several data edges into one pin (every such pin is listed in
+            ``diagnostics``), or invalid multi-entry metadata (stale or duplicate routes, stale overrides).
+    """
     vf = visual if isinstance(visual, VisualFlow) else load_visualflow_json(visual)
+    duplicates = duplicate_data_edges(vf)
+    if duplicates:
+        raise VisualFlowError("; ".join(d.message for d in duplicates), diagnostics=duplicates, flow_id=vf.id)
     vf = lower_multi_entry(vf)
     graph = DataGraph(vf)
     exec_nodes = [n for n in vf.nodes if n.id in graph.exec_ids]

@@ -8,13 +8,16 @@ from typing import Any
 
 from .._util import as_list
 from ..errors import Diagnostic, VisualFlowError, VisualFlowTypeError
+from .node_registry import complete_pins, normalize_node_type, resolve_node_type
 
 __all__ = ["VisualEdge", "VisualFlow", "VisualNode", "load_visualflow_json", "normalize_node_type"]
 
 
 @dataclass
 class VisualNode:
-    """A node: ``type`` is normalized (``"NodeType.LLM_CALL"`` -> ``"llm_call"``); ``data`` is kept as is."""
+    """A node: ``type`` is normalized (``"NodeType.LLM_CALL"`` -> ``"llm_call"``, a generic ``type`` such as
+    ``"custom"`` gives way to ``data.nodeType``); ``data`` is kept as is, with missing pin lists completed
+    from the node registry (see :mod:`.node_registry`)."""
 
     id: str
     type: str
@@ -66,15 +69,6 @@ class VisualFlow:
         return {n.id: n for n in self.nodes}
 
 
-def normalize_node_type(value: Any) -> str:
-    """``"NodeType.X"`` -> ``"x"``; enums use their value; everything else ``str()``."""
-    raw = getattr(value, "value", value)
-    text = str(raw if raw is not None else "").strip()
-    if text.startswith("NodeType."):
-        text = text[len("NodeType.") :].lower()
-    return text
-
-
 def _to_mapping(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
@@ -95,11 +89,8 @@ def _load_node(raw: Any) -> VisualNode | None:
     if not isinstance(raw, dict) or raw.get("id") in (None, ""):
         return None
     data = raw.get("data")
-    return VisualNode(
-        id=str(raw["id"]),
-        type=normalize_node_type(raw.get("type")),
-        data=data if isinstance(data, dict) else {},
-    )
+    data = data if isinstance(data, dict) else {}
+    return VisualNode(id=str(raw["id"]), type=resolve_node_type(raw.get("type"), data), data=data)
 
 
 def _load_edge(raw: Any) -> VisualEdge | None:
@@ -121,7 +112,9 @@ def _load_edge(raw: Any) -> VisualEdge | None:
 def load_visualflow_json(raw: Any) -> VisualFlow:
     """Load a VisualFlow from a dict (or a Pydantic-like model, or JSON text).
 
-    Unknown fields are ignored; edges without handles are dropped.
+    Unknown fields are ignored; edges without handles are dropped.  Nodes without ``inputs``/``outputs``
+    pin lists get their type's default pins plus the pins their edges use (:func:`.node_registry.complete_pins`),
+    so minimal documents (nodes as ``{id, type, data: {nodeType}}``, ``exec-out`` -> ``exec-in`` edges) work.
 
     Raises:
         VisualFlowTypeError (a TypeError): the input is not a mapping.
@@ -142,12 +135,21 @@ def load_visualflow_json(raw: Any) -> VisualFlow:
     raw_edges = as_list(data.get("edges"))
     interfaces = as_list(data.get("interfaces"))
     entry = data.get("entryNode")
+    nodes = [n for n in (_load_node(r) for r in raw_nodes) if n is not None]
+    edges = [e for e in (_load_edge(r) for r in raw_edges) if e is not None]
+    for node in nodes:
+        node.data = complete_pins(
+            node.type,
+            node.data,
+            [(e.target_handle, e.is_exec) for e in edges if e.target == node.id],
+            [(e.source_handle, e.is_exec) for e in edges if e.source == node.id],
+        )
     return VisualFlow(
         id=str(flow_id),
         name=str(data.get("name") or ""),
         description=str(data.get("description") or ""),
         interfaces=[str(i) for i in interfaces],
-        nodes=[n for n in (_load_node(r) for r in raw_nodes) if n is not None],
-        edges=[e for e in (_load_edge(r) for r in raw_edges) if e is not None],
+        nodes=nodes,
+        edges=edges,
         entry_node=str(entry) if entry else None,
     )

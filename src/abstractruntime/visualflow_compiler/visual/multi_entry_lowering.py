@@ -49,11 +49,33 @@ def _routes(flow: VisualFlow, target: VisualNode, incoming: list[VisualEdge]) ->
     return routes
 
 
+def _check_overrides(
+    flow: VisualFlow, target: VisualNode, overrides: dict[str, Any], index: dict[str, int]
+) -> None:
+    """Stale ``inputRouteOverrides``: a route key no route has, or a source node the flow lacks."""
+    ids = {n.id for n in flow.nodes}
+    problems: list[str] = []
+    for pin, by_route in overrides.items():
+        if not isinstance(by_route, dict):
+            problems.append(f"pin '{pin}': overrides must be an object of route keys")
+            continue
+        for key, src in by_route.items():
+            if key not in index:
+                problems.append(f"pin '{pin}': unknown route key '{key}' (routes: {sorted(index)})")
+            elif not isinstance(src, dict) or str(src.get("sourceNodeId") or "") not in ids:
+                node = src.get("sourceNodeId") if isinstance(src, dict) else src
+                problems.append(f"pin '{pin}': route '{key}' reads from missing node '{node}'")
+    if problems:
+        message = f"Stale inputRouteOverrides on '{target.id}': " + "; ".join(problems)
+        raise _fail(flow, target.id, message)
+
+
 def _add_muxes(flow: VisualFlow, target: VisualNode, join_id: str, routes: list[dict[str, str]]) -> None:
     overrides = target.data.get("inputRouteOverrides")
     if not isinstance(overrides, dict):
         return
     index = {r["key"]: i for i, r in enumerate(routes)}
+    _check_overrides(flow, target, overrides, index)
     for pin, by_route in overrides.items():
         if not isinstance(by_route, dict):
             continue
@@ -64,7 +86,7 @@ def _add_muxes(flow: VisualFlow, target: VisualNode, join_id: str, routes: list[
         flow.nodes.append(mux)
         flow.edges.append(VisualEdge(join_id, mux_id, "which", "select"))
         for key, src in by_route.items():
-            if key in index and isinstance(src, dict) and src.get("sourceNodeId"):
+            if isinstance(src, dict):
                 handle = str(src.get("sourceHandle") or "result")
                 flow.edges.append(VisualEdge(str(src["sourceNodeId"]), mux_id, handle, f"in{index[key]}"))
         original = [e for e in flow.edges if e.target == target.id and e.target_handle == pin]
