@@ -175,8 +175,9 @@ def make_memory_query_handler(kernel: Kernel) -> Callable[[RunState, Effect, str
             return call.error(str(exc), meta={"warnings": warnings})
         cache = ArtifactCache(store)
         results = search(candidates, options, cache)
+        span_ids = [c.artifact_id for c in results]
         meta = {
-            "span_ids": [c.artifact_id for c in results],
+            "span_ids": span_ids,
             "count": len(results),
             "scopes": scopes,
             "owner_run_ids": [o.run_id for o in owners],
@@ -190,7 +191,7 @@ def make_memory_query_handler(kernel: Kernel) -> Callable[[RunState, Effect, str
         matches = [span_meta(c, with_score=bool(options.terms)) for c in results]
         output: dict[str, Any] = {
             "matches": matches,
-            "span_ids": list(meta["span_ids"]),
+            "span_ids": list(span_ids),
             "count": len(matches),
             "spans": matches,
         }
