@@ -126,7 +126,9 @@ def make_start_subworkflow_handler(kernel: Kernel) -> Callable[[RunState, Effect
             return call.fail("start_subworkflow requires a workflow_registry")
         spec = registry.get(str(call.workflow_id))
         if spec is None:
-            return call.fail(f"Workflow '{call.workflow_id}' is not registered")
+            return call.fail(
+                f"Subworkflow '{call.workflow_id}' not found: it is not registered in the workflow registry"
+            )
         session_id = call.payload.get("session_id") or call.payload.get("sessionId") or run.session_id
         try:
             child_vars = _child_vars(run, call.payload)
