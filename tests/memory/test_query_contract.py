@@ -126,3 +126,12 @@ def test_rendered_hits_name_their_span_id(harness: Harness, clock: FakeClock) ->
     assert isinstance(rendered, str)
     assert re.findall(r"span_id=(\w+)", rendered) == [ids["both"], ids["db"]]
     assert "Billing runs on PostgreSQL" in rendered
+
+
+def test_rendered_hit_without_artifact_id_names_its_index(runtime: Runtime, harness: Harness) -> None:
+    state = runtime.get_state(harness.run_id)
+    state.vars["_runtime"]["memory_spans"] = [{"kind": "memory_note", "note_preview": "legacy entry"}]
+    runtime.run_store.save(state)  # the harness run is waiting: a direct save is safe
+    rendered = harness.tool(EffectType.MEMORY_QUERY, {})["output"]
+    assert "[1] span_id=1 kind=memory_note" in rendered
+    assert "legacy entry" in rendered

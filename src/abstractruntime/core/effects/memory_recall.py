@@ -216,7 +216,7 @@ def render_results(
     budget = max(max_messages, 0)
     for number, cand in enumerate(results, start=1):
         span = cand.span
-        head = f"[{number}] span_id={cand.artifact_id} kind={span.get('kind')} scope={cand.scope}"
+        head = f"[{number}] span_id={cand.artifact_id or cand.index + 1} kind={span.get('kind')} scope={cand.scope}"
         moment = span_time(span)
         if moment is not None:
             head += f" at={moment.isoformat()}"
