@@ -135,3 +135,10 @@ def test_rendered_hit_without_artifact_id_names_its_index(runtime: Runtime, harn
     rendered = harness.tool(EffectType.MEMORY_QUERY, {})["output"]
     assert "[1] span_id=1 kind=memory_note" in rendered
     assert "legacy entry" in rendered
+
+
+def test_deep_scan_reads_the_full_note_text(harness: Harness) -> None:
+    note = "Runbook: " + "check " * 40 + "and finally page the quokka on-call."
+    span_id = _note(harness, note, scope="session")
+    assert _ids(harness, scope="session", query="quokka") == []  # past the 160-character preview
+    assert _ids(harness, scope="session", query="quokka", deep=True) == [span_id]
