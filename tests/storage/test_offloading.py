@@ -131,6 +131,51 @@ def test_allow_offload_limits_what_is_replaced() -> None:
     assert out["a"] == "x" * 200 and is_artifact_ref(out["b"])
 
 
+def test_allow_offload_is_called_with_key_and_value() -> None:
+    store = InMemoryArtifactStore()
+    seen: list[tuple[str, Any]] = []
+
+    def allow(key: str, value: Any) -> bool:
+        seen.append((key, value))
+        return not (isinstance(value, str) and value.startswith("keep"))
+
+    value = {"a": "keep" + "x" * 200, "b": "drop" + "y" * 200, "c": [b"raw"], "small": "s" * 90}
+    out = _offload(value, store, root_path="vars._temp", allow_offload=allow)
+    assert seen == [
+        ("vars._temp.a", value["a"]),
+        ("vars._temp.b", value["b"]),
+        ("vars._temp.c[0]", b"raw"),
+    ]  # only values about to be replaced are offered; ones under the limit are not
+    assert out["a"] == value["a"] and out["small"] == value["small"]
+    assert store.load_text(get_artifact_id(out["b"])) == value["b"]
+    assert is_artifact_ref(out["c"][0])
+
+    # a container is offered after its children were processed (here: its large child is kept)
+    offered: list[tuple[str, Any]] = []
+
+    def all_but_keep(key: str, value: Any) -> bool:
+        offered.append((key, value))
+        return key != "box.keep"
+
+    nested = {"box": {"keep": "k" * 200, "n": [1, 2]}}
+    out = _offload(nested, store, allow_offload=all_but_keep)
+    assert offered == [("box.keep", nested["box"]["keep"]), ("box", nested["box"])]
+    assert store.load_json(get_artifact_id(out["box"])) == nested["box"]
+
+
+def test_a_one_argument_allow_offload_still_gets_the_key_only() -> None:
+    store = InMemoryArtifactStore()
+    keys: list[str] = []
+
+    def by_key(key: str) -> bool:
+        keys.append(key)
+        return key == "b"
+
+    out = _offload({"a": "x" * 200, "b": "y" * 200}, store, allow_offload=by_key)
+    assert keys == ["a", "b"]
+    assert out["a"] == "x" * 200 and is_artifact_ref(out["b"])
+
+
 def test_a_cycle_raises_a_typed_value_error() -> None:
     store = InMemoryArtifactStore()
     loop: dict[str, Any] = {"pad": "p" * 200}

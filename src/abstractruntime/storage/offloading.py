@@ -42,11 +42,12 @@ reclaims their blobs.
 from __future__ import annotations
 
 import builtins
+import inspect
 import json
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CyclicValueError
 from .artifacts import ArtifactStore, artifact_ref, is_artifact_ref
@@ -102,6 +103,22 @@ def _key_size(key: Any) -> int | None:
     return None if size is None else size - 4
 
 
+AllowOffload = Callable[[str, Any], bool] | Callable[[str], bool]
+"""``allow_offload(key, value) -> bool`` (``key`` is the value's path); ``allow_offload(key)`` also works."""
+
+
+def _as_key_value_callback(callback: AllowOffload) -> Callable[[str, Any], bool]:
+    """``callback`` as a ``(key, value)`` callable; a callable taking one argument gets the key only."""
+    try:
+        inspect.signature(callback).bind("key", None)
+    except TypeError:  # it cannot take two arguments: the one-argument form
+        one = cast(Callable[[str], bool], callback)
+        return lambda key, value: bool(one(key))
+    except ValueError:  # no introspectable signature (some builtins): assume the documented form
+        pass
+    return cast(Callable[[str, Any], bool], callback)
+
+
 class _Offloader:
     """One :func:`offload_large_values` call (holds the settings and the cycle guard)."""
 
@@ -112,21 +129,21 @@ class _Offloader:
         run_id: str | None,
         limit: int,
         base_tags: dict[str, str],
-        allow_offload: Callable[[str], bool] | None,
+        allow_offload: AllowOffload | None,
         allow_root_replace: bool,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.limit = limit
         self.base_tags = base_tags
-        self.allow_offload = allow_offload
+        self.allow_offload = None if allow_offload is None else _as_key_value_callback(allow_offload)
         self.allow_root_replace = allow_root_replace
         self.active: set[int] = set()
 
-    def may_replace(self, path: str, root: bool) -> bool:
+    def may_replace(self, path: str, root: bool, value: Any) -> bool:
         if root and not self.allow_root_replace:
             return False
-        return self.allow_offload is None or bool(self.allow_offload(path))
+        return self.allow_offload is None or bool(self.allow_offload(path, value))
 
     def offloaded(self, content: bytes, content_type: str, path: str, kind: str) -> tuple[Any, int | None]:
         tags = {**self.base_tags, "path": path, "kind": kind}
@@ -138,13 +155,13 @@ class _Offloader:
         """``(value or its replacement, compact JSON size in bytes or None when not JSON)``."""
         if isinstance(value, str):
             # UTF-8 needs at most 4 bytes per character: shorter strings cannot be over the limit
-            if len(value) * 4 > self.limit and self.may_replace(path, root):
+            if len(value) * 4 > self.limit:
                 data = value.encode("utf-8", "surrogatepass")
-                if len(data) > self.limit:
+                if len(data) > self.limit and self.may_replace(path, root, value):
                     return self.offloaded(data, "text/plain", path, "text")
             return value, _json_size(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
-            if self.may_replace(path, root):
+            if self.may_replace(path, root, value):
                 return self.offloaded(bytes(value), "application/octet-stream", path, "bytes")
             return value, None
         if isinstance(value, (dict, list)):
@@ -162,7 +179,7 @@ class _Offloader:
             new, size = self._dict(value, path) if isinstance(value, dict) else self._list(value, path)
         finally:
             self.active.discard(marker)
-        if size is not None and size > self.limit and self.may_replace(path, root):
+        if size is not None and size > self.limit and self.may_replace(path, root, new):
             text = json.dumps(new, ensure_ascii=False, separators=_COMPACT)
             return self.offloaded(text.encode("utf-8"), "application/json", path, "json")
         return new, size
@@ -199,7 +216,7 @@ def offload_large_values(
     max_inline_bytes: int,
     base_tags: dict[str, str] | None = None,
     root_path: str = "",
-    allow_offload: Callable[[str], bool] | None = None,
+    allow_offload: AllowOffload | None = None,
     allow_root_replace: bool = False,
 ) -> Any:
     """``value`` with its large parts replaced by artifact references (SPEC §7.8).
@@ -212,8 +229,11 @@ def offload_large_values(
         base_tags: tags added to every artifact (with ``path`` and ``kind``).
         root_path: the path of ``value`` itself, the prefix of every ``path`` tag (``vars._temp``
             gives ``vars._temp.x[0]``).
-        allow_offload: ``allow_offload(path) -> bool``; when given, only values at paths it accepts
-            are replaced (everything is still walked).
+        allow_offload: ``allow_offload(key, value) -> bool``, called for each value about to be
+            replaced with its path (``key``, such as ``vars._temp.x[0]``) and the value itself (a
+            container after its children were processed); only values it accepts are replaced
+            (everything is still walked).  A callable taking a single argument is called with the
+            key only.
         allow_root_replace: whether ``value`` itself may be replaced.
 
     Returns:
