@@ -34,9 +34,12 @@ as well, so ``except KeyError`` written against the documented API keeps working
         ├── LLMAuthError                             HTTP 401/403: bad or missing credentials
         ├── LLMNotFoundError                         HTTP 404: unknown model or endpoint
         ├── LLMRateLimitError                        HTTP 429 (retryable; ``retry_after_s``)
-        ├── LLMServerError                           HTTP 5xx (retryable)
+        ├── LLMServerError                           HTTP 5xx (retryable; ``retry_after_s`` when sent)
         ├── LLMConnectionError                       refused, reset or timed out (retryable; ``timed_out``)
-        └── LLMResponseError                         a 2xx answer that is not a chat completion
+        ├── LLMResponseError                         a 2xx answer that is not a chat completion
+        └── MediaInputError                          LLM_CALL media that cannot be sent (not retryable)
+            ├── MediaNotFoundError                   a missing artifact or file
+            └── MediaTooLargeError                   media over the size limit (``size_bytes``, ``limit_bytes``)
 
 KeyError subclasses keep the builtin ``str()`` (the message is quoted), exactly like the ``KeyError``
 the specification documents.
@@ -57,6 +60,7 @@ __all__ = [
     "InvalidArtifactIdError",
     "InvalidEventKeyError",
     "InvalidRecordError",
+    "InvalidResumePayloadError",
     "InvalidStepPlanError",
     "LLMAuthError",
     "LLMCallError",
@@ -64,6 +68,9 @@ __all__ = [
     "LLMNotFoundError",
     "LLMRateLimitError",
     "LLMResponseError",
+    "MediaInputError",
+    "MediaNotFoundError",
+    "MediaTooLargeError",
     "LLMServerError",
     "MissingExtraError",
     "NotJsonSafeError",
@@ -160,6 +167,19 @@ class WaitKeyMismatchError(ResumeError):
         self.expected = expected
         self.got = got
         self.wait_key = got
+
+
+class InvalidResumePayloadError(ResumeError):
+    """The resume payload has a shape the wait cannot accept (SPEC §4.6), e.g. argument edits of an
+    approval that name an unknown call or are not JSON objects.  Nothing was applied or claimed.
+
+    Attributes:
+        field: the payload key at fault (``"arguments"``, ...).
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.field = field
 
 
 class InvalidEventKeyError(AbstractRuntimeError, ValueError):
@@ -362,6 +382,8 @@ class LLMCallError(AbstractRuntimeError, RuntimeError):
         retryable: True when trying again later may succeed (429, 5xx, connection problems); the LLM_CALL
             handler then lets the runtime's effect policy retry it, otherwise the effect fails at once.
         url: the URL that was called, when known.
+        retry_after_s: the server's ``Retry-After`` in seconds (429/503), when it sent one; the effect
+            policy waits at least that long before the next attempt (capped, SPEC §6).
     """
 
     default_retryable = False
@@ -374,11 +396,13 @@ class LLMCallError(AbstractRuntimeError, RuntimeError):
         retryable: bool | None = None,
         url: str | None = None,
         run_id: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message, run_id=run_id)
         self.status = status
         self.retryable = self.default_retryable if retryable is None else retryable
         self.url = url
+        self.retry_after_s = retry_after_s
 
 
 class LLMAuthError(LLMCallError):
@@ -404,8 +428,9 @@ class LLMRateLimitError(LLMCallError):
         url: str | None = None,
         run_id: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, retryable=retryable, url=url, run_id=run_id)
-        self.retry_after_s = retry_after_s
+        super().__init__(
+            message, status=status, retryable=retryable, url=url, run_id=run_id, retry_after_s=retry_after_s
+        )
 
 
 class LLMServerError(LLMCallError):
@@ -434,3 +459,33 @@ class LLMConnectionError(LLMCallError):
 
 class LLMResponseError(LLMCallError):
     """The server answered 2xx with something that is not a chat completion (malformed JSON, no choices)."""
+
+
+class MediaInputError(LLMCallError):
+    """LLM_CALL ``media`` that cannot be resolved or sent (bad shape, unsupported type, path refused by the
+    workspace policy, no artifact store); never retried."""
+
+
+class MediaNotFoundError(MediaInputError):
+    """A media artifact or file does not exist (``artifact_id`` or ``path`` names it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        artifact_id: str | None = None,
+        path: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id)
+        self.artifact_id = artifact_id
+        self.path = path
+
+
+class MediaTooLargeError(MediaInputError):
+    """A media input is larger than the limit (``size_bytes`` > ``limit_bytes``)."""
+
+    def __init__(self, message: str, *, size_bytes: int, limit_bytes: int, run_id: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes

@@ -29,6 +29,9 @@ class EffectOutcome:
     error: str | None = None
     retryable: bool = True
     """False stops the retries of a failed attempt (an extension: for example an HTTP 401 that no retry fixes)."""
+    retry_after_s: float | None = None
+    """Seconds the failed attempt asks to wait before the next one (a server's ``Retry-After``); the runtime
+    waits ``max(policy backoff, min(retry_after_s, policy cap))`` (SPEC §6, ``core/policy.py``)."""
 
     @classmethod
     def completed(cls, result: dict[str, Any] | None = None) -> EffectOutcome:
@@ -41,13 +44,17 @@ class EffectOutcome:
         return cls(status="waiting", wait=wait)
 
     @classmethod
-    def failed(cls, error: str, *, retryable: bool = True) -> EffectOutcome:
+    def failed(
+        cls, error: str, *, retryable: bool = True, retry_after_s: float | None = None
+    ) -> EffectOutcome:
         """The attempt failed with the message ``error``.
 
         It is retried under the effect policy unless ``retryable`` is False, which fails the effect at once
-        (the run's error still reads ``Effect failed after <n> attempts: <error>``).
+        (the run's error still reads ``Effect failed after <n> attempts: <error>``).  ``retry_after_s``
+        (seconds, e.g. from an HTTP ``Retry-After``) makes the wait before the next attempt at least that
+        long, up to the policy's cap.
         """
-        return cls(status="failed", error=error, retryable=retryable)
+        return cls(status="failed", error=error, retryable=retryable, retry_after_s=retry_after_s)
 
 
 EffectHandler = Callable[..., EffectOutcome]

@@ -36,6 +36,8 @@ __all__ = [
     "compute_idempotency_key",
     "effect_type_value",
     "normalize_allowed_tools",
+    "retry_delay_seconds",
+    "DEFAULT_RETRY_AFTER_MAX_S",
 ]
 
 TOOL_CALL_ID_KEYS: frozenset[str] = frozenset(
@@ -44,6 +46,9 @@ TOOL_CALL_ID_KEYS: frozenset[str] = frozenset(
 """Keys dropped from each tool call before hashing: they identify a call, not what it does."""
 
 IDEMPOTENCY_KEY_LENGTH = 32
+
+DEFAULT_RETRY_AFTER_MAX_S = 300.0
+"""The longest wait (seconds) a failed attempt's ``retry_after_s`` (a server's ``Retry-After``) may impose."""
 
 
 @runtime_checkable
@@ -90,12 +95,15 @@ class DefaultEffectPolicy:
         default_backoff_base: seconds before the second attempt.
         default_backoff_max: upper bound of any backoff.
         effect_max_attempts: ``{effect type value: attempts}``, for example ``{"llm_call": 3}``.
+        retry_after_max_s: cap (seconds) on the wait a server's ``Retry-After`` may ask for
+            (:func:`retry_delay_seconds`).
     """
 
     default_max_attempts: int = 1
     default_backoff_base: float = 1.0
     default_backoff_max: float = 60.0
     effect_max_attempts: dict[str, int] = field(default_factory=dict)
+    retry_after_max_s: float = DEFAULT_RETRY_AFTER_MAX_S
 
     def max_attempts(self, effect: Effect) -> int:
         """The override for ``effect``'s type value, else ``default_max_attempts`` (SPEC §6)."""
@@ -130,6 +138,7 @@ class RetryPolicy(DefaultEffectPolicy):
         tool_max_attempts: attempts for ``tool_calls``.
         backoff_base: seconds before the second attempt.
         backoff_max: upper bound of any backoff.
+        retry_after_max_s: cap (seconds) on the wait a server's ``Retry-After`` may ask for.
     """
 
     def __init__(
@@ -139,6 +148,7 @@ class RetryPolicy(DefaultEffectPolicy):
         tool_max_attempts: int = 2,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
+        retry_after_max_s: float = DEFAULT_RETRY_AFTER_MAX_S,
     ) -> None:
         super().__init__(
             default_max_attempts=1,
@@ -148,6 +158,7 @@ class RetryPolicy(DefaultEffectPolicy):
                 EffectType.LLM_CALL.value: llm_max_attempts,
                 EffectType.TOOL_CALLS.value: tool_max_attempts,
             },
+            retry_after_max_s=retry_after_max_s,
         )
 
     @property
@@ -174,6 +185,34 @@ class NoRetryPolicy(DefaultEffectPolicy):
     def backoff_seconds(self, *, effect: Effect, attempt: int) -> float:
         """Always 0.0 (never used, since there is no second attempt)."""
         return 0.0
+
+
+def retry_delay_seconds(
+    policy: EffectPolicy, *, effect: Effect, attempt: int, retry_after_s: float | None = None
+) -> float:
+    """Seconds to wait after failed attempt ``attempt`` when the attempt may ask for a minimum wait (SPEC §6).
+
+    Args:
+        policy: the effect policy (its ``backoff_seconds``; its ``retry_after_max_s`` attribute, when it
+            has one, caps ``retry_after_s``, else :data:`DEFAULT_RETRY_AFTER_MAX_S`).
+        effect: the effect that failed.
+        attempt: the number of the attempt that just failed (from 1).
+        retry_after_s: the wait the failure asked for (an HTTP ``Retry-After``), or None.
+
+    Returns:
+        ``max(backoff, min(retry_after_s, cap))``; just the backoff when ``retry_after_s`` is None,
+        negative or not a number.
+    """
+    backoff = float(policy.backoff_seconds(effect=effect, attempt=attempt))
+    if not isinstance(retry_after_s, (int, float)) or isinstance(retry_after_s, bool) or retry_after_s <= 0:
+        return backoff
+    cap = getattr(policy, "retry_after_max_s", DEFAULT_RETRY_AFTER_MAX_S)
+    cap = (
+        float(cap)
+        if isinstance(cap, (int, float)) and not isinstance(cap, bool)
+        else DEFAULT_RETRY_AFTER_MAX_S
+    )
+    return max(backoff, min(float(retry_after_s), cap))
 
 
 def _canonical_arguments(value: Any) -> dict[str, Any]:

@@ -9,6 +9,10 @@ Durability rules (``docs/concepts.md``, "One commit per step"):
 * The kernel's pure handlers (waits, answers, vars queries) write nothing before they run: their
   STARTED and end records are returned and committed once, with the state.
 
+Retries happen inside the step: between attempts the runtime's clock sleeps the policy's backoff, or
+longer when the failed outcome carries ``retry_after_s`` (a server's ``Retry-After``, capped by the
+policy's ``retry_after_max_s``; :func:`~abstractruntime.core.policy.retry_delay_seconds`).
+
 A COMPLETED record with the step's idempotency key means the effect already ran: its result is
 reused, the handler is not called and no record is written.
 
@@ -36,7 +40,7 @@ from ..effects.registry import EffectRegistry
 from ..jsonable import find_non_json_safe
 from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
 from ..outcome import EffectOutcome, call_effect_handler
-from ..policy import EffectPolicy
+from ..policy import EffectPolicy, retry_delay_seconds
 from .store_access import StoreAccess
 from .tool_calls import mark_in_doubt, normalize_tool_calls_payload, record_tool_call_warnings
 
@@ -161,7 +165,10 @@ class EffectExecutor:
                 max_attempts = attempt
                 break
             if attempt < max_attempts:
-                self._clock.sleep(float(policy.backoff_seconds(effect=effect, attempt=attempt)))
+                delay = retry_delay_seconds(
+                    policy, effect=effect, attempt=attempt, retry_after_s=outcome.retry_after_s
+                )
+                self._clock.sleep(delay)
         failure = EffectOutcome.failed(f"Effect failed after {max_attempts} attempts: {last_error}")
         return EffectStepResult(failure, effect, key, reused=False, duration_ms=0.0, records=pending)
 

@@ -3,7 +3,8 @@
 * :func:`build_chat_body` turns ``generate()`` arguments into a ``POST /v1/chat/completions`` body.
 * :func:`parse_chat_completion` turns a 2xx answer into the standard LLM result
   ``{content, reasoning?, data, tool_calls, usage, model, finish_reason, metadata, trace_id, gen_time}``.
-* :func:`error_for_status` maps a non-2xx answer to the typed ``LLMCallError`` subclasses.
+* :func:`error_for_status` maps a non-2xx answer to the typed ``LLMCallError`` subclasses (a 429 or 5xx
+  carries the ``Retry-After`` header as ``retry_after_s``, see :func:`retry_after_seconds`).
 * :func:`normalize_tool_calls` gives every tool call the shape ``{"name", "arguments": dict, "call_id"}``.
 
 Parameter mapping (``params`` keys): ``temperature``, ``top_p``, ``seed``, ``stop``, ``tool_choice``,
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ...errors import (
@@ -34,6 +37,7 @@ __all__ = [
     "normalize_tool_calls",
     "parse_chat_completion",
     "parse_json_content",
+    "retry_after_seconds",
     "tools_to_openai",
 ]
 
@@ -232,11 +236,26 @@ def _error_message(body: Any) -> str:
     return str(body)[:300]
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    try:
-        return float(headers.get("retry-after", ""))
-    except ValueError:
+def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """The ``Retry-After`` header (lower-case key) in seconds: delta-seconds or an HTTP-date.
+
+    An HTTP-date is measured from ``now`` (default: the wall clock, UTC); a date in the past gives 0.0.
+    Returns None when the header is missing or unreadable.
+    """
+    raw = str(headers.get("retry-after") or "").strip()
+    if not raw:
         return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def error_for_status(status: int, headers: Mapping[str, str], body: Any, *, url: str) -> LLMCallError:
@@ -253,10 +272,17 @@ def error_for_status(status: int, headers: Mapping[str, str], body: Any, *, url:
         )
     if status == 429:
         return LLMRateLimitError(
-            f"LLM server is rate limiting (HTTP 429): {detail}", retry_after_s=_retry_after(headers), url=url
+            f"LLM server is rate limiting (HTTP 429): {detail}",
+            retry_after_s=retry_after_seconds(headers),
+            url=url,
         )
     if status >= 500:
-        return LLMServerError(f"LLM server error (HTTP {status}): {detail}", status=status, url=url)
+        return LLMServerError(
+            f"LLM server error (HTTP {status}): {detail}",
+            status=status,
+            url=url,
+            retry_after_s=retry_after_seconds(headers),
+        )
     retryable = status in (408, 409, 425)
     return LLMCallError(
         f"LLM request rejected (HTTP {status}): {detail}", status=status, retryable=retryable, url=url
