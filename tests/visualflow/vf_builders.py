@@ -37,3 +37,8 @@ def start(node_id: str = "start", *outs: str) -> dict[str, Any]:
 
 def end(node_id: str = "end", *ins: str) -> dict[str, Any]:
     return node(node_id, "on_flow_end", [EXEC, *(pin(i) for i in ins)], [])
+
+
+def bare(node_id: str, node_type: str, **data: Any) -> dict[str, Any]:
+    """A node as minimal documents give it: no pin lists, a generic ``type``, the real one in ``data.nodeType``."""
+    return {"id": node_id, "type": "custom", "data": {"nodeType": node_type, **data}}

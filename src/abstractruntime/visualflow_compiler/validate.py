@@ -55,7 +55,11 @@ def _edge_problems(flow: VisualFlow) -> list[Diagnostic]:
 
 
 def _exec_cycles(flow: VisualFlow) -> list[Diagnostic]:
-    """Exec cycles (strongly connected components) without a loop-capable node."""
+    """Exec cycles (strongly connected components) with no loop-capable node and no exec edge out.
+
+    A cycle through a branch (``if``/``switch``...) whose other handle leaves the cycle is a conditional
+    loop, which runs fine; a cycle nothing leaves never ends.
+    """
     types = {n.id: n.type for n in flow.nodes}
     succ: dict[str, list[str]] = {}
     for e in flow.edges:
@@ -86,7 +90,9 @@ def _exec_cycles(flow: VisualFlow) -> list[Diagnostic]:
                 if w == v:
                     break
             cyclic = len(comp) > 1 or v in succ.get(v, [])
-            if cyclic and not any(types[n] in _LOOP_TYPES for n in comp):
+            members = set(comp)
+            exits = any(w not in members for n in comp for w in succ.get(n, []))
+            if cyclic and not exits and not any(types[n] in _LOOP_TYPES for n in comp):
                 nodes = ", ".join(sorted(comp))
                 diags.append(
                     Diagnostic("exec_cycle", f"Exec cycle without a loop node: {nodes}", sorted(comp)[0])
