@@ -17,7 +17,9 @@ ledger records and the caller's payload object keep the results as delivered.
 Tool approvals (SPEC §4.6): a resume that approves calls first commits a claim on the wait, then runs
 them, then commits the resume.  So two drivers approving at once run the calls once (the second gets
 ``ConcurrencyError`` before running anything), and a crash between the claim and the commit never
-re-runs them (see ``resume_payload.APPROVAL_CLAIM_KEY``).
+re-runs them (see ``resume_payload.APPROVAL_CLAIM_KEY``).  Argument edits in the payload are checked
+for shape before the claim (a malformed edit raises ``InvalidResumePayloadError`` and claims nothing) and
+re-checked per call like fresh calls before they run (``approval_edits``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from ..spec import WorkflowSpec
 from ..vars import set_vars_path
 from .loop import EvidenceCapture, StepLoop
 from .records import resume_completion_record, resume_record, status_record
-from .resume_payload import APPROVAL_CLAIM_KEY, approval_runs_calls, shape_resume_payload
+from .resume_payload import (
+    APPROVAL_CLAIM_KEY,
+    approval_runs_calls,
+    shape_resume_payload,
+    validate_approval_payload,
+)
 from .store_access import StoreAccess, WorkingRun, is_paused
 from .tool_calls import pop_pending_tool_calls
 
@@ -79,6 +86,8 @@ class Resumer:
         Raises:
             RunNotFoundError (KeyError): unknown run.
             RunPausedError / RunNotWaitingError / WaitKeyMismatchError (ValueError): see SPEC §4.6.
+            InvalidResumePayloadError (ValueError): malformed argument edits of an approval; nothing
+                was claimed or stored.
             ConcurrencyError: another driver resumed or changed the run first; this resume was not
                 applied.  (A conflict after the payload was committed is not raised: the latest
                 stored state is returned.)
@@ -92,9 +101,13 @@ class Resumer:
         if not wait.result_key:
             pop_pending_tool_calls(run)
         else:
+            # before the claim, so a malformed edit claims nothing
+            validate_approval_payload(wait, payload, run_id=run_id)
             if approval_runs_calls(wait, payload):
                 self._claim_approval(work, wait, now)
-            stored = shape_resume_payload(wait, payload, tool_executor=self._tool_executor())
+            stored = shape_resume_payload(
+                wait, payload, tool_executor=self._tool_executor(), run_vars=run.vars
+            )
             synthetic = self._tool_calls_completion(run, stored, now)
             if synthetic is not None:
                 records.append(synthetic)

@@ -7,7 +7,8 @@ Three shapes are recognised from the wait's ``details``:
   calls through the executor set with ``Runtime.set_tool_executor_for_resume``; ``approved`` may also
   decide per call (``{call_id: bool}`` or a list of approved call ids): only those calls run, the others
   get the denial error.  Only the boolean ``True`` approves a whole batch (``"yes"``, ``1`` or
-  ``"false"`` approve nothing);
+  ``"false"`` approve nothing).  ``arguments`` may replace the arguments of approved calls; edited calls
+  are re-checked before they run (:mod:`.approval_edits`);
 * a partially blocked / pre-computed tool batch: results are merged back in the original call order.
 """
 
@@ -17,6 +18,7 @@ import json
 from typing import Any
 
 from ..models import WaitReason, WaitState
+from .approval_edits import call_ids, mark_edited, parse_argument_edits, recheck_edited_call
 
 __all__ = [
     "APPROVAL_CLAIM_KEY",
@@ -24,6 +26,7 @@ __all__ = [
     "is_tool_shaped",
     "shape_resume_payload",
     "subworkflow_tool_result",
+    "validate_approval_payload",
 ]
 
 _MAX_REPORT_CHARS = 4000
@@ -98,11 +101,30 @@ def approval_runs_calls(wait: WaitState, payload: Any) -> bool:
     return bool(_approved_indexes(calls, payload.get("approved")))
 
 
-def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -> Any:
+def validate_approval_payload(wait: WaitState, payload: Any, *, run_id: str | None = None) -> None:
+    """Check the argument edits of an approval payload before anything is claimed or run.
+
+    Raises:
+        InvalidResumePayloadError: see :func:`.approval_edits.parse_argument_edits`.
+    """
+    details = wait.details if isinstance(wait.details, dict) else {}
+    if not _is_approval(details, payload):
+        return
+    calls = [c for c in details["tool_calls"] if isinstance(c, dict)]
+    parse_argument_edits(calls, payload, _approved_indexes(calls, payload.get("approved")), run_id=run_id)
+
+
+def shape_resume_payload(
+    wait: WaitState, payload: Any, *, tool_executor: Any, run_vars: dict[str, Any] | None = None
+) -> Any:
     """The value stored at ``wait.result_key`` for a resume with ``payload``.
 
     An approval wait already claimed by an earlier resume (``details[APPROVAL_CLAIM_KEY]``) never runs
-    its calls again: they get an error result saying they may have run (at most once).
+    its calls again: they get an error result saying they may have run (at most once).  ``run_vars``
+    (the run's vars) is handed to the executor's ``recheck_call`` for edited calls.
+
+    Raises:
+        InvalidResumePayloadError: malformed argument edits (see :func:`validate_approval_payload`).
     """
     details = wait.details if isinstance(wait.details, dict) else {}
     if details.get(APPROVAL_CLAIM_KEY) and _is_approval(details, payload):
@@ -121,12 +143,8 @@ def shape_resume_payload(wait: WaitState, payload: Any, *, tool_executor: Any) -
             call_id=str(details.get("call_id") or "subworkflow"),
         )
     if _is_approval(details, payload):
-        payload = _approval_results(details["tool_calls"], payload, tool_executor)
+        payload = _approval_results(details, payload, tool_executor, run_vars)
     return _merge_partial_batch(details, payload)
-
-
-def _call_ids(call: dict[str, Any]) -> set[str]:
-    return {str(call[k]) for k in ("call_id", "id", "runtime_call_id") if call.get(k) is not None}
 
 
 def _approved_indexes(calls: list[dict[str, Any]], decision: Any) -> set[int]:
@@ -144,24 +162,49 @@ def _approved_indexes(calls: list[dict[str, Any]], decision: Any) -> set[int]:
         chosen = {v for v in decision if isinstance(v, str)}
     else:
         return set()
-    return {i for i, call in enumerate(calls) if _call_ids(call) & chosen}
+    return {i for i, call in enumerate(calls) if call_ids(call) & chosen}
 
 
-def _approval_results(calls: list[Any], payload: dict[str, Any], executor: Any) -> dict[str, Any]:
-    dict_calls = [c for c in calls if isinstance(c, dict)]
+def _approval_results(
+    details: dict[str, Any], payload: dict[str, Any], executor: Any, run_vars: dict[str, Any] | None
+) -> dict[str, Any]:
+    dict_calls = [c for c in details["tool_calls"] if isinstance(c, dict)]
     approved = _approved_indexes(dict_calls, payload.get("approved"))
+    edits = parse_argument_edits(dict_calls, payload, approved)
     reason = str(payload.get("reason") or "Denied by user")
-    denied = {i: _call_error(c, reason) for i, c in enumerate(dict_calls) if i not in approved}
-    if not approved:
-        return {"mode": "executed", "results": [denied[i] for i in range(len(dict_calls))]}
-    outcome = _run_approved([c for i, c in enumerate(dict_calls) if i in approved], executor)
-    if not denied:
-        return outcome
-    ran = iter(outcome.get("results") or [])
-    results = [
-        denied[i] if i in denied else next(ran, _call_error(call, "Missing tool result"))
-        for i, call in enumerate(dict_calls)
-    ]
+    fixed = {i: _call_error(c, reason) for i, c in enumerate(dict_calls) if i not in approved}
+    to_run: dict[int, dict[str, Any]] = {}
+    for i in sorted(approved):
+        if i not in edits:
+            to_run[i] = dict_calls[i]
+            continue
+        checked, refusal = recheck_edited_call(
+            dict_calls[i], edits[i], details=details, run_vars=run_vars, executor=executor
+        )
+        if refusal is None:
+            to_run[i] = checked
+        else:
+            fixed[i] = _call_error(checked, refusal)
+    outcome: dict[str, Any] = {"mode": "executed"}
+    ran: dict[int, Any] = {}
+    if to_run:
+        outcome = _run_approved(list(to_run.values()), executor)
+        supplied = iter(outcome.get("results") or [])
+        ran = {i: next(supplied, None) for i in to_run}
+    results: list[Any] = []
+    for i, call in enumerate(dict_calls):
+        result = fixed[i] if i in fixed else ran.get(i)
+        if result is None:
+            result = _call_error(call, "Missing tool result")
+        if i in edits:
+            result = mark_edited(
+                result,
+                original=call,
+                edited=edits[i],
+                ran=to_run.get(i),
+                refusal=fixed[i]["error"] if i in fixed else None,
+            )
+        results.append(result)
     return {**outcome, "results": results}
 
 

@@ -276,7 +276,8 @@ class ApprovalToolExecutor:
     "approval_required", "wait_reason": "user", "wait_key", "tool_calls", "details": {"kind":
     "tool_approval", "policy"}}``; a safe batch goes to the delegate.  Register the executor with
     ``Runtime.set_tool_executor_for_resume`` so that resuming with ``{"approved": true}`` runs the calls
-    through :meth:`execute_approved`.
+    through :meth:`execute_approved`; calls whose arguments the approver edited are re-checked first
+    with :meth:`recheck_call`.
     """
 
     def __init__(
@@ -310,3 +311,20 @@ class ApprovalToolExecutor:
         """The delegate's answer (False when it has no ``is_idempotent``)."""
         check = getattr(self.delegate, "is_idempotent", None)
         return callable(check) and check(name) is True
+
+    def recheck_call(
+        self, call: dict[str, Any], *, run_vars: dict[str, Any], allowed_tools: list[str] | None
+    ) -> tuple[dict[str, Any], str | None]:
+        """Re-check a call whose arguments were edited at approval, exactly like a fresh call.
+
+        Args:
+            call: the call with its edited ``arguments``.
+            run_vars: the run's vars (its workspace policy, SPEC §11.4).
+            allowed_tools: the node's allowlist recorded in the wait, or None.
+
+        Returns:
+            ``(call to run, None)`` (paths made absolute) or ``(call, refusal error)``.
+        """
+        from ._tool_checks import recheck_call
+
+        return recheck_call(call, run_vars=run_vars, allowed_tools=allowed_tools)

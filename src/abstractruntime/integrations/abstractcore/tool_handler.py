@@ -15,7 +15,9 @@ EffectType.TOOL_CALLS: handler})``.  For one batch (the kernel already gave ever
    → the run waits: reason = the executor's ``wait_reason`` (else JOB for ``delegated``, else EVENT),
    key = ``payload.wait_key``, else the executor's, else ``tool_calls:<run_id>:<node>``; ``details`` =
    ``{mode, tool_calls, executor?, original_call_count, original_count, blocked_by_index,
-   tool_calls_for_evidence}`` plus the executor's own details.  Resuming merges the supplied results
+   tool_calls_for_evidence, allowed_tools}`` plus the executor's own details (``allowed_tools``: the
+   node's allowlist or None, kept so calls edited at approval are re-checked like fresh ones,
+   :mod:`abstractruntime.core.engine.approval_edits`).  Resuming merges the supplied results
    with the blocked ones (SPEC §4.6); an approval wait (mode ``approval_required``) is resumed with
    ``{"approved": ...}`` and runs the calls through the executor given to
    ``Runtime.set_tool_executor_for_resume``.
@@ -45,7 +47,8 @@ from typing import Any
 from ...core.engine.tool_calls import IN_DOUBT_KEY
 from ...core.models import Effect, RunState, WaitReason, WaitState
 from ...core.outcome import EffectOutcome
-from ._tool_workspace import WorkspaceError, confine_call, run_policy
+from ._tool_checks import check_call
+from ._tool_workspace import WorkspaceError, run_policy
 from .tool_executor import ToolExecutor, tool_result
 
 __all__ = ["make_tool_calls_handler", "merge_results"]
@@ -91,25 +94,16 @@ class _Batch:
         self.sendable: list[dict[str, Any]] = []
         self.sendable_index: list[int] = []  # the input index of each sendable call
         allowed = payload.get("allowed_tools")
-        allowlist = set(allowed) if isinstance(allowed, list) else None
+        self.allowed_tools: list[str] | None = (
+            sorted({n for n in allowed if isinstance(n, str)}) if isinstance(allowed, list) else None
+        )
         policy = run_policy(run.vars)
         for index, call in enumerate(calls):
-            if not isinstance(call, dict):
-                self.blocked[index] = tool_result(
-                    {}, success=False, error="Invalid tool call (not an object)"
-                )
-                continue
-            name = call.get("name")
-            if allowlist is not None and (not isinstance(name, str) or name not in allowlist):
-                self.blocked[index] = tool_result(
-                    call, success=False, error=f"Tool '{name}' is not allowed at this node"
-                )
-                continue
-            confined, refusal = confine_call(policy, call) if policy is not None else (call, None)
+            checked, refusal = check_call(call, self.allowed_tools, policy)
             if refusal is not None:
-                self.blocked[index] = tool_result(call, success=False, error=refusal)
+                self.blocked[index] = tool_result(checked, success=False, error=refusal)
                 continue
-            self.sendable.append(confined)
+            self.sendable.append(checked)
             self.sendable_index.append(index)
 
 
@@ -171,6 +165,7 @@ def _wait_outcome(
             "original_call_count": batch.count,
             "original_count": batch.count,
             "tool_calls_for_evidence": batch.sendable,
+            "allowed_tools": batch.allowed_tools,  # re-checks calls edited at approval
         }
     )
     if out.get("executor") is not None:
@@ -243,6 +238,7 @@ def _in_doubt_outcome(
         "original_call_count": batch.count,
         "original_count": batch.count,
         "tool_calls_for_evidence": batch.sendable,
+        "allowed_tools": batch.allowed_tools,
         "blocked_by_index": {str(i): r for i, r in sorted(fixed.items())},
     }
     payload = effect.payload if isinstance(effect.payload, dict) else {}
