@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +38,9 @@ StatusOf = Callable[[str], "RunStatus | None"]
 
 def new_owner_id() -> str:
     """A driver id unique across hosts and restarts: ``<hostname>:<pid>:<8 hex chars>``."""
+    import secrets  # imported here: only runtimes with a lease store need them (import cost)
+    import socket
+
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 

@@ -5,34 +5,39 @@
 * :mod:`.reader`: :func:`open_workflow_bundle` and :class:`WorkflowBundle`;
 * :mod:`.registry`: :class:`WorkflowBundleRegistry`, a directory of installed bundles.
 
-See ``docs/bundles.md`` for the format and the security limits.
+Each name loads its module on first access (PEP 562, ``abstractruntime._lazy``), so importing the
+package imports neither ``zipfile`` nor the packer.  See ``docs/bundles.md`` for the format and the
+security limits.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from ._errors import WorkflowBundleError, WorkflowBundleRegistryError
-from .models import (
-    WORKFLOW_BUNDLE_FORMAT_VERSION_V1,
-    WorkflowBundleEntrypoint,
-    WorkflowBundleManifest,
-    workflow_bundle_manifest_from_dict,
-    workflow_bundle_manifest_to_dict,
-)
-from .packer import (
-    PackedWorkflowBundle,
-    inspect_workflow_bundle,
-    pack_workflow_bundle,
-    unpack_workflow_bundle,
-)
-from .reader import WorkflowBundle, open_workflow_bundle
-from .registry import (
-    InstalledWorkflowBundle,
-    WorkflowBundleRegistry,
-    WorkflowEntrypointRef,
-    default_workflow_bundles_dir,
-    sanitize_bundle_id,
-    sanitize_bundle_version,
-)
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the real imports, for static typing; at run time these load on first access
+    from ._errors import WorkflowBundleError, WorkflowBundleRegistryError
+    from .models import (
+        WORKFLOW_BUNDLE_FORMAT_VERSION_V1,
+        WorkflowBundleEntrypoint,
+        WorkflowBundleManifest,
+        workflow_bundle_manifest_from_dict,
+        workflow_bundle_manifest_to_dict,
+    )
+    from .packer import (
+        PackedWorkflowBundle,
+        inspect_workflow_bundle,
+        pack_workflow_bundle,
+        unpack_workflow_bundle,
+    )
+    from .reader import WorkflowBundle, open_workflow_bundle
+    from .registry import (
+        InstalledWorkflowBundle,
+        WorkflowBundleRegistry,
+        WorkflowEntrypointRef,
+        default_workflow_bundles_dir,
+        sanitize_bundle_id,
+        sanitize_bundle_version,
+    )
 
 __all__ = [
     "WORKFLOW_BUNDLE_FORMAT_VERSION_V1",
@@ -55,3 +60,33 @@ __all__ = [
     "inspect_workflow_bundle",
     "unpack_workflow_bundle",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "._errors": ("WorkflowBundleError", "WorkflowBundleRegistryError"),
+        ".models": (
+            "WORKFLOW_BUNDLE_FORMAT_VERSION_V1",
+            "WorkflowBundleEntrypoint",
+            "WorkflowBundleManifest",
+            "workflow_bundle_manifest_from_dict",
+            "workflow_bundle_manifest_to_dict",
+        ),
+        ".packer": (
+            "PackedWorkflowBundle",
+            "inspect_workflow_bundle",
+            "pack_workflow_bundle",
+            "unpack_workflow_bundle",
+        ),
+        ".reader": ("WorkflowBundle", "open_workflow_bundle"),
+        ".registry": (
+            "InstalledWorkflowBundle",
+            "WorkflowBundleRegistry",
+            "WorkflowEntrypointRef",
+            "default_workflow_bundles_dir",
+            "sanitize_bundle_id",
+            "sanitize_bundle_version",
+        ),
+    },
+)
