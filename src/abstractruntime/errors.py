@@ -261,10 +261,11 @@ class InvalidArtifactIdError(AbstractRuntimeError, ValueError):
     """
 
     def __init__(self, artifact_id: object, *, run_id: str | None = None) -> None:
-        super().__init__(
-            f"Invalid artifact id {artifact_id!r}: only letters, digits, '_' and '-' are allowed",
-            run_id=run_id,
-        )
+        if artifact_id is None or artifact_id == "":
+            message = "Invalid artifact_id: artifact_id cannot be empty"
+        else:
+            message = f"Invalid artifact_id {artifact_id!r}: only letters, digits, '_' and '-' are allowed"
+        super().__init__(message, run_id=run_id)
         self.artifact_id = artifact_id
 
 

@@ -274,6 +274,20 @@ def test_path_forming_ids_are_validated(tmp_path: Path, bad: str) -> None:
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
+def test_artifact_id_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    store = FileArtifactStore(tmp_path)
+    with pytest.raises(InvalidArtifactIdError, match=r"^Invalid artifact_id '\.\./x': only letters"):
+        store.load("../x")
+    with pytest.raises(InvalidArtifactIdError, match=r"^Invalid artifact_id 'a b'"):
+        store.store(b"x", artifact_id="a b")
+    for empty in ("", None):
+        with pytest.raises(ValueError, match=r"^Invalid artifact_id: artifact_id cannot be empty$") as info:
+            store.get_metadata(empty)  # type: ignore[arg-type]
+        assert isinstance(info.value, InvalidArtifactIdError) and info.value.artifact_id == empty
+    with pytest.raises(InvalidArtifactIdError, match=r"^Invalid artifact_id 7: "):
+        store.exists(7)  # type: ignore[arg-type]
+
+
 def test_a_tampered_blob_id_in_metadata_is_not_followed(tmp_path: Path) -> None:
     store = FileArtifactStore(tmp_path)
     meta = store.store(b"secret", run_id="r")
