@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from abstractruntime.integrations.abstractcore.grounding import grounding_prefix
 from abstractruntime.testing import OpenAIStubServer
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "llm.md"
@@ -30,15 +31,11 @@ def test_main_snippet_runs_against_the_stub() -> None:
     assert state.output == {"colour": "blue"}
     (request,) = stub.requests
     assert request.headers["authorization"] == "Bearer sk-..."
-    assert request.json == {
-        "model": "qwen3:4b",
-        "messages": [
-            {"role": "system", "content": "Answer in one word."},
-            {"role": "user", "content": "Name one colour."},
-        ],
-        "stream": False,
-        "temperature": 0,
-    }
+    system, user = request.json.pop("messages")
+    assert request.json == {"model": "qwen3:4b", "stream": False, "temperature": 0}
+    assert system == {"role": "system", "content": "Answer in one word."}
+    grounding = state.vars["answer"]["metadata"]["runtime_grounding"]  # docs/llm.md, "Grounding"
+    assert user == {"role": "user", "content": f"{grounding_prefix(grounding)}Name one colour."}
 
 
 def test_error_table_lists_every_llm_error() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,10 @@ from abstractruntime.storage.urls import open_stores
 from abstractruntime.testing import FakeClock, OpenAIStubServer, StubResponse, chat_completion
 
 
-@pytest.fixture
-def stub() -> Iterator[OpenAIStubServer]:
-    with OpenAIStubServer() as server:
-        yield server
-
-
-@pytest.fixture
-def llm(stub: OpenAIStubServer) -> Iterator[RemoteAbstractCoreLLMClient]:
-    client = RemoteAbstractCoreLLMClient(server_base_url=stub.base_url, model="m", timeout_s=5)
-    yield client
-    client.close()
+@pytest.fixture(autouse=True)
+def no_grounding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin exact request bodies: the grounding prefix is tested in test_llm_grounding.py."""
+    monkeypatch.setenv("ABSTRACTRUNTIME_GROUNDING", "0")
 
 
 def one_call_flow(payload: dict[str, Any]) -> WorkflowSpec:
@@ -463,7 +455,7 @@ def test_prompt_cache_key_explicit_derived_and_absent(
     assert stub.requests[-1].json["prompt_cache_key"] == f"abstractruntime:{digest}"
 
 
-def test_non_dict_messages_are_ignored_and_media_is_refused(
+def test_non_dict_messages_are_ignored_and_media_paths_need_a_workspace(
     stub: OpenAIStubServer, llm: RemoteAbstractCoreLLMClient
 ) -> None:
     payload = {"prompt": "p", "messages": ["junk", {"role": "user", "content": "ok"}], "max_input_tokens": 50}
@@ -474,8 +466,8 @@ def test_non_dict_messages_are_ignored_and_media_is_refused(
     ]
     state = run_once(make_runtime(llm, policy=RetryPolicy()), {"prompt": "p", "media": ["a.png"]})
     assert state.status.value == "failed"
-    assert (
-        state.error
-        == "Effect failed after 1 attempts: LLMCallError: RemoteAbstractCoreLLMClient does not send media yet"
+    assert state.error == (
+        "Effect failed after 1 attempts: MediaInputError: media path 'a.png' refused: this run has no "
+        "workspace (vars.workspace_root); send files as artifacts instead"
     )
     assert len(stub.requests) == 1

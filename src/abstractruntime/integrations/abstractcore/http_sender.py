@@ -18,7 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from ...errors import LLMConnectionError, MissingExtraError
 
-__all__ = ["HttpxRequestSender", "RequestSender", "SenderResponse", "import_httpx"]
+__all__ = [
+    "BytesRequestSender",
+    "BytesResponse",
+    "HttpxRequestSender",
+    "RequestSender",
+    "SenderResponse",
+    "import_httpx",
+]
 
 SenderResponse = tuple[int, dict[str, str], Any]
 """``(status, headers with lower-case names, JSON value or text)``."""
@@ -38,6 +45,29 @@ class RequestSender(Protocol):
         timeout_s: float | None,
     ) -> SenderResponse:
         """Send the request; ``timeout_s`` None means no limit.  Raises ``LLMConnectionError`` on no response."""
+        ...
+
+
+BytesResponse = tuple[int, dict[str, str], bytes]
+"""``(status, headers with lower-case names, raw body bytes)``."""
+
+
+@runtime_checkable
+class BytesRequestSender(Protocol):
+    """A sender that can also send a raw body and return raw bytes (media endpoints: multipart uploads,
+    audio answers).  :class:`HttpxRequestSender` is one; a custom sender without ``send_bytes`` can still
+    do chat completions, but media generation then fails with a clear error."""
+
+    def send_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float | None,
+    ) -> BytesResponse:
+        """Send ``body`` as is (``headers`` carry its Content-Type); raises ``LLMConnectionError`` on no response."""
         ...
 
 
@@ -71,10 +101,33 @@ class HttpxRequestSender:
         timeout_s: float | None,
     ) -> SenderResponse:
         """Send with httpx; transport failures become :class:`LLMConnectionError`."""
+        response = self._request(method, url, headers=headers, timeout_s=timeout_s, json=json)
+        return (
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            decode_body(response.text),
+        )
+
+    def send_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float | None,
+    ) -> BytesResponse:
+        """Send a raw body and return the raw answer bytes (see :class:`BytesRequestSender`)."""
+        response = self._request(method, url, headers=headers, timeout_s=timeout_s, content=body)
+        return response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content
+
+    def _request(
+        self, method: str, url: str, *, headers: Mapping[str, str], timeout_s: float | None, **body: Any
+    ) -> Any:
         httpx = self._httpx
         try:
-            response = self._client.request(
-                method, url, headers=dict(headers), json=json, timeout=httpx.Timeout(timeout_s)
+            return self._client.request(
+                method, url, headers=dict(headers), timeout=httpx.Timeout(timeout_s), **body
             )
         except httpx.TimeoutException as exc:
             raise LLMConnectionError(
@@ -84,11 +137,6 @@ class HttpxRequestSender:
             raise LLMConnectionError(
                 f"LLM server unreachable at {url}: {type(exc).__name__}: {exc}", url=url
             ) from exc
-        return (
-            response.status_code,
-            {k.lower(): v for k, v in response.headers.items()},
-            decode_body(response.text),
-        )
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -35,6 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ...errors import LLMCallError, LLMConnectionError
 from .http_sender import HttpxRequestSender, RequestSender
+from .media import MediaInput, attach_media, media_limit, resolve_media
+from .media_http import request_media
 from .openai_format import build_chat_body, error_for_status, parse_chat_completion
 
 __all__ = [
@@ -80,7 +82,7 @@ class RemoteAbstractCoreLLMClient:
         headers: headers sent with every request (authentication).
         request_sender: how requests are sent (default: one pooled ``httpx.Client``; needs the ``llm``
             extra, else ``MissingExtraError``).
-        artifact_store: kept for media features (not used by chat completions).
+        artifact_store: where raw ``{"$artifact": id}`` media given to :meth:`generate` are read.
     """
 
     def __init__(
@@ -123,7 +125,9 @@ class RemoteAbstractCoreLLMClient:
             messages: earlier turns ``[{role, content, ...}]``.
             system_prompt: sent first as a ``system`` message.
             tools: tool specs (plain or OpenAI format).
-            media: not supported over this endpoint yet; a non-empty value raises ``LLMCallError``.
+            media: media inputs sent as content parts of the user turn (:mod:`.media`): resolved
+                :class:`~.media.MediaInput` items (what the LLM_CALL handler passes), or raw values
+                resolved here with this client's ``artifact_store`` and any local path (host code is trusted).
             params: see :mod:`.openai_format` for the mapping; also ``provider_api_key``/``api_key``,
                 ``trace_id``, ``trace_metadata`` (returned in ``metadata``), ``timeout_s``.
 
@@ -134,8 +138,6 @@ class RemoteAbstractCoreLLMClient:
         Raises:
             LLMCallError: a subclass per failure kind; ``retryable`` says whether to try again.
         """
-        if media:
-            raise LLMCallError("RemoteAbstractCoreLLMClient does not send media yet", retryable=False)
         params = dict(params or {})
         body = build_chat_body(
             model=self.model,
@@ -145,6 +147,7 @@ class RemoteAbstractCoreLLMClient:
             tools=tools,
             params=params,
         )
+        attach_media(body["messages"], self._media(media))
         trace_id = str(params.get("trace_id") or uuid.uuid4().hex)
         url = self.chat_url
         began = time.perf_counter()
@@ -161,6 +164,52 @@ class RemoteAbstractCoreLLMClient:
         result["trace_id"] = trace_id
         result["gen_time"] = gen_time
         return result
+
+    def generate_media(
+        self,
+        *,
+        task: str,
+        selector: Mapping[str, Any],
+        prompt: str,
+        media: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Generate or transcribe media through the server's media endpoints (:mod:`.media_http`).
+
+        Args:
+            task: ``text_to_image``, ``text_to_speech``, ``text_to_music`` or ``speech_to_text``.
+            selector: the output selector (``format``, ``voice``, ``size``, ``language``, ``model``, ...).
+            prompt: the text to draw, speak or set to music.
+            media: media inputs, as for :meth:`generate` (transcription sends the first audio one).
+            params: ``model``/``provider`` overrides, ``provider_api_key``, ``trace_id``, ``timeout_s``.
+
+        Returns:
+            ``{"task", "model", "items": [{"content": bytes, "content_type"}], "text"?, "trace_id"}``.
+
+        Raises:
+            LLMCallError: a typed failure (see :func:`.media_http.request_media`).
+        """
+        params = dict(params or {})
+        trace_id = str(params.get("trace_id") or uuid.uuid4().hex)
+        answer = request_media(
+            base_url=self.server_base_url,
+            default_model=self.model,
+            sender=self._sender,
+            headers=self._request_headers(params, trace_id),
+            timeout_s=params.get("timeout_s", self.timeout_s),
+            task=task,
+            selector=selector,
+            prompt=prompt,
+            media=self._media(media),
+            params=params,
+        )
+        answer["trace_id"] = trace_id
+        return answer
+
+    def _media(self, media: Any) -> list[MediaInput]:
+        return resolve_media(
+            media, artifact_store=self.artifact_store, trusted_paths=True, limit_bytes=media_limit(None)
+        )
 
     def get_model_capabilities(self, model_name: str | None = None) -> dict[str, Any]:
         """``{}``: an OpenAI-compatible server does not report token limits (no request is made)."""

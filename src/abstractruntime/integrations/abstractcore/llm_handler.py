@@ -27,11 +27,17 @@ Behaviour:
   ``vars._runtime.disable_input_trimming``; ``metadata._input_trimming`` says how many were dropped.
 * **Prompt cache**: ``params.prompt_cache_key`` is set as described in :mod:`.prompt_cache`.
 * ``params.trace_metadata`` gets ``{run_id, workflow_id, node_id, actor_id?, session_id?, parent_run_id?}``.
+* **Media inputs** (``media``) are resolved when the call runs (artifacts from the artifact store, paths only
+  through the run's workspace policy, a size limit) and sent as content parts: :mod:`.media`.
+* **Media outputs** (``params.output``/``output``/``outputs`` with modality image, voice or music, or the
+  ``speech_to_text`` task) go to the media endpoints and are stored as artifacts: :mod:`.media_output`.
+  Such a call may have media and no prompt.
+* **Grounding**: chat calls get a ``<runtime_metadata>{json}</runtime_metadata>`` prefix on the user turn
+  (current UTC time, host country), recorded as ``metadata.runtime_grounding``: :mod:`.grounding`.
 * **Failures**: an :class:`~abstractruntime.errors.LLMCallError` fails the attempt with
   ``"<ErrorClass>: <message>"``; retryable ones (429, 5xx, no response) are retried by the runtime's effect
-  policy (e.g. ``RetryPolicy(llm_max_attempts=3)``), the others (401/403, 404, malformed) fail at once.
-
-Not implemented yet: media outputs and the ``<runtime_metadata>`` grounding prefix.
+  policy (e.g. ``RetryPolicy(llm_max_attempts=3)``), waiting at least the server's ``Retry-After``
+  (``retry_after_s``, capped by the policy); the others (401/403, 404, malformed, bad media) fail at once.
 """
 
 from __future__ import annotations
@@ -43,10 +49,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.models import Effect, RunState
 from ...core.outcome import EffectHandler, EffectOutcome
 from ...core.vars import DEFAULT_MAX_TOKENS
 from ...errors import LLMCallError
+from ._tool_workspace import run_policy
+from .grounding import apply_grounding, grounding_enabled, runtime_grounding
+from .input_trimming import positive_int, trim_messages
+from .media import MediaInput, media_limit, resolve_media
+from .media_output import generate_media_result, media_output_request
 from .openai_format import parse_json_content
 from .prompt_cache import prompt_cache_key
 from .tool_specs import resolve_tool_specs
@@ -62,10 +74,6 @@ _SECRET_PARAMS = frozenset({"provider_api_key", "api_key"})
 
 class _TruncatedError(Exception):
     pass
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _count(value: Any, *, default: int) -> int:
@@ -91,10 +99,16 @@ class LLMCallRequest:
     max_truncation_attempts: int = 3
     output_cap: int = DEFAULT_MAX_TOKENS
     trimming: dict[str, Any] | None = None
+    grounding: dict[str, str] | None = None
 
     @classmethod
-    def from_payload(cls, run: RunState, payload: Mapping[str, Any]) -> LLMCallRequest:
-        """Resolve ``payload`` for ``run``; raises ``ValueError`` when there is nothing to send."""
+    def from_payload(
+        cls, run: RunState, payload: Mapping[str, Any], *, media_only: bool = False
+    ) -> LLMCallRequest:
+        """Resolve ``payload`` for ``run``; raises ``ValueError`` when there is nothing to send.
+
+        ``media_only`` (a media output with media input) accepts a payload without prompt or messages.
+        """
         prompt = payload.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             text = payload.get("text")
@@ -105,7 +119,7 @@ class LLMCallRequest:
             if isinstance(raw_messages, list)
             else None
         )
-        if not prompt.strip() and not messages:
+        if not prompt.strip() and not messages and not media_only:
             raise ValueError(MISSING_INPUT_ERROR)
         use_context = bool(payload.get("use_context") or payload.get("include_context"))
         if use_context and messages is None:
@@ -113,7 +127,7 @@ class LLMCallRequest:
         schema = payload.get("response_schema")
         params = _params(run, payload, schema if isinstance(schema, Mapping) else None)
         system_prompt = payload.get("system_prompt")
-        messages, trimming = _trim_messages(
+        messages, trimming = trim_messages(
             run, payload, messages, prompt, system_prompt if isinstance(system_prompt, str) else ""
         )
         tools = payload.get("tools")
@@ -130,7 +144,7 @@ class LLMCallRequest:
             retry_on_truncation=payload.get("retry_on_truncation") is not False,
             allow_truncation=bool(payload.get("allow_truncation")),
             max_truncation_attempts=_count(payload.get("max_truncation_attempts"), default=3),
-            output_cap=_int_or_none(payload.get("max_output_tokens_cap")) or DEFAULT_MAX_TOKENS,
+            output_cap=positive_int(payload.get("max_output_tokens_cap")) or DEFAULT_MAX_TOKENS,
             trimming=trimming,
         )
 
@@ -145,46 +159,6 @@ def _context_history(run: RunState) -> list[dict[str, Any]]:
     ]
 
 
-def estimate_tokens(text: Any) -> int:
-    """A rough token count: 4 characters per token, plus 4 tokens of per-message overhead."""
-    return len(text if isinstance(text, str) else json.dumps(text, default=str)) // 4 + 4
-
-
-def _trim_messages(
-    run: RunState, payload: Mapping[str, Any], messages: list[dict[str, Any]] | None, prompt: str, system: str
-) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
-    """Drop the oldest non-system messages until the estimate fits the input budget (SPEC §5.5).
-
-    The budget (tokens) is ``payload.max_input_tokens``, else ``vars._limits.max_input_tokens``; nothing is
-    trimmed without one, or when ``vars._runtime.disable_input_trimming`` is true.  The prompt and the
-    system prompt are never dropped.
-    """
-    limits = run.vars.get("_limits")
-    budget = _int_or_none(payload.get("max_input_tokens")) or (
-        _int_or_none(limits.get("max_input_tokens")) if isinstance(limits, dict) else None
-    )
-    runtime = run.vars.get("_runtime")
-    if (
-        not messages
-        or budget is None
-        or (isinstance(runtime, dict) and runtime.get("disable_input_trimming"))
-    ):
-        return messages, None
-    kept = list(messages)
-    fixed = (estimate_tokens(prompt) if prompt else 0) + (estimate_tokens(system) if system else 0)
-    total = fixed + sum(estimate_tokens(m.get("content")) for m in kept)
-    dropped = 0
-    while total > budget:
-        index = next((i for i, m in enumerate(kept) if m.get("role") != "system"), None)
-        if index is None:
-            break
-        total -= estimate_tokens(kept.pop(index).get("content"))
-        dropped += 1
-    if not dropped:
-        return messages, None
-    return kept, {"dropped_messages": dropped, "max_input_tokens": budget, "estimated_input_tokens": total}
-
-
 def _params(run: RunState, payload: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
     params = dict(payload["params"]) if isinstance(payload.get("params"), Mapping) else {}
     for key in ("provider", "model"):
@@ -192,11 +166,11 @@ def _params(run: RunState, payload: Mapping[str, Any], schema: Mapping[str, Any]
             params.setdefault(key, payload[key].strip())
     limits = run.vars.get("_limits")
     budget = (
-        _int_or_none(params.pop("max_output_tokens", None))
-        or _int_or_none(params.get("max_tokens"))
-        or _int_or_none(payload.get("max_output_tokens"))
-        or _int_or_none(payload.get("max_out_tokens"))
-        or (_int_or_none(limits.get("max_output_tokens")) if isinstance(limits, dict) else None)
+        positive_int(params.pop("max_output_tokens", None))
+        or positive_int(params.get("max_tokens"))
+        or positive_int(payload.get("max_output_tokens"))
+        or positive_int(payload.get("max_out_tokens"))
+        or (positive_int(limits.get("max_output_tokens")) if isinstance(limits, dict) else None)
     )
     if budget is not None:
         params["max_tokens"] = budget
@@ -216,9 +190,12 @@ def _params(run: RunState, payload: Mapping[str, Any], schema: Mapping[str, Any]
 def _generate(
     llm: Any, request: LLMCallRequest, params: dict[str, Any], system: str | None
 ) -> dict[str, Any]:
+    prompt, messages = request.prompt, request.messages
+    if request.grounding is not None:
+        prompt, messages = apply_grounding(prompt, messages, request.grounding)
     result = llm.generate(
-        prompt=request.prompt,
-        messages=request.messages,
+        prompt=prompt,
+        messages=messages,
         system_prompt=system,
         tools=request.tools,
         media=request.media,
@@ -234,7 +211,7 @@ def _generate_untruncated(
     result = _generate(llm, request, params, system)
     attempts = 1
     while result.get("finish_reason") in _LENGTH_REASONS and request.retry_on_truncation:
-        current = _int_or_none(params.get("max_tokens")) or DEFAULT_OUTPUT_BUDGET
+        current = positive_int(params.get("max_tokens")) or DEFAULT_OUTPUT_BUDGET
         bigger = min(max(2 * current, current + 500), request.output_cap)
         if attempts > request.max_truncation_attempts or bigger <= current:
             break
@@ -313,15 +290,31 @@ def _tool_name(tool: Any) -> Any:
 
 
 def _observability(request: LLMCallRequest) -> dict[str, Any]:
-    return {
-        "llm_generate_kwargs": {
-            "prompt": request.prompt,
-            "message_count": len(request.messages or []),
-            "system_prompt": request.system_prompt,
-            "tools": [_tool_name(t) for t in request.tools or []],
-            "params": {k: v for k, v in request.params.items() if k not in _SECRET_PARAMS},
-        }
+    kwargs = {
+        "prompt": request.prompt,
+        "message_count": len(request.messages or []),
+        "system_prompt": request.system_prompt,
+        "tools": [_tool_name(t) for t in request.tools or []],
+        "params": {k: v for k, v in request.params.items() if k not in _SECRET_PARAMS},
     }
+    if isinstance(request.media, list) and request.media:
+        kwargs["media"] = [m.describe() for m in request.media if isinstance(m, MediaInput)]
+    return {"llm_generate_kwargs": kwargs}
+
+
+def _failure(run: RunState, exc: LLMCallError) -> EffectOutcome:
+    exc.run_id = exc.run_id or run.run_id
+    message = f"{type(exc).__name__}: {exc}"
+    return EffectOutcome.failed(message, retryable=exc.retryable, retry_after_s=exc.retry_after_s)
+
+
+def _last_user_text(request: LLMCallRequest) -> str:
+    if request.prompt.strip():
+        return request.prompt
+    users = [
+        m for m in request.messages or [] if m.get("role") == "user" and isinstance(m.get("content"), str)
+    ]
+    return str(users[-1]["content"]) if users else ""
 
 
 def _cache_identity(llm: Any) -> tuple[str, str]:
@@ -333,16 +326,21 @@ def _cache_identity(llm: Any) -> tuple[str, str]:
 
 
 def make_llm_call_handler(
-    *, llm: Any, artifact_store: Any = None, tool_specs: Mapping[str, Mapping[str, Any]] | None = None
+    *,
+    llm: Any,
+    artifact_store: Any = None,
+    tool_specs: Mapping[str, Mapping[str, Any]] | None = None,
+    clock: Clock | None = None,
 ) -> EffectHandler:
     """The LLM_CALL handler calling ``llm.generate`` (see the module docstring for the payload contract).
 
     Args:
         llm: a client with ``generate(*, prompt, messages, system_prompt, tools, media, params) -> dict``,
             such as :class:`~abstractruntime.integrations.abstractcore.llm_client.RemoteAbstractCoreLLMClient`.
-        artifact_store: reserved for media inputs and outputs (unused by text calls).
+        artifact_store: where media inputs given as artifacts are read and generated media are stored.
         tool_specs: ``{name: spec}`` used to describe tools a payload lists by name only (see
             :mod:`.tool_specs`; ``build_effect_handlers`` passes the specs of its tool executor).
+        clock: the time source of the grounding (default: the system clock).
 
     Returns:
         ``handler(run, effect, default_next_node) -> EffectOutcome``.
@@ -351,20 +349,41 @@ def make_llm_call_handler(
     def handle_llm_call(run: RunState, effect: Effect, default_next_node: str | None = None) -> EffectOutcome:
         payload = effect.payload if isinstance(effect.payload, dict) else {}
         try:
-            request = LLMCallRequest.from_payload(run, payload)
-        except ValueError as exc:
+            output = media_output_request(payload)
+            request = LLMCallRequest.from_payload(
+                run, payload, media_only=output is not None and bool(payload.get("media"))
+            )
+            limit = media_limit(run.vars.get("_runtime"), payload)
+            policy = run_policy(run.vars) if payload.get("media") else None
+            request.media = resolve_media(
+                payload.get("media"), artifact_store=artifact_store, policy=policy, limit_bytes=limit
+            )
+        except ValueError as exc:  # also an invalid workspace policy (WorkspaceError)
             return EffectOutcome.failed(str(exc), retryable=False)
+        except LLMCallError as exc:  # media that cannot be resolved, an unknown output selector
+            return _failure(run, exc)
         request.tools = resolve_tool_specs(request.tools, tool_specs)
         cache_key = prompt_cache_key(run, request.params, identity=_cache_identity(llm))
         if cache_key is not None:
             request.params["prompt_cache_key"] = cache_key
+        if output is None and grounding_enabled(run, payload):
+            request.grounding = runtime_grounding((clock or SYSTEM_CLOCK).now())
         try:
-            result = _structured(llm, request)
+            if output is not None:
+                media_args = {
+                    "prompt": _last_user_text(request),
+                    "media": request.media,
+                    "params": request.params,
+                }
+                result = generate_media_result(llm, run, output, artifact_store=artifact_store, **media_args)
+            else:
+                result = _structured(llm, request)
         except LLMCallError as exc:
-            exc.run_id = exc.run_id or run.run_id
-            return EffectOutcome.failed(f"{type(exc).__name__}: {exc}", retryable=exc.retryable)
+            return _failure(run, exc)
         except _TruncatedError as exc:
             return EffectOutcome.failed(str(exc), retryable=False)
+        if request.grounding is not None:
+            _metadata(result)["runtime_grounding"] = dict(request.grounding)
         _metadata(result)["_runtime_observability"] = _observability(request)
         if request.trimming is not None:
             _metadata(result)["_input_trimming"] = request.trimming
