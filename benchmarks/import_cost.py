@@ -114,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         if name not in TARGETS:
             parser.error(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
     for name in names:
-        line = {"bench": "import", "target": name, "statement": TARGETS[name], **measure(TARGETS[name], args.runs)}
+        line = {
+            "bench": "import",
+            "target": name,
+            "statement": TARGETS[name],
+            **measure(TARGETS[name], args.runs),
+        }
         line["python"] = sys.version.split()[0]
         print(json.dumps(line), flush=True)
     return 0

@@ -129,7 +129,11 @@ print(json.dumps({{"loaded": [m for m in new if m.split(".")[0] == "abstractrunt
 def fresh(code: str) -> Any:
     """Run ``code`` in a new interpreter and return the JSON its last stdout line holds."""
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -156,7 +160,10 @@ def test_importing_the_models_does_not_load_more_than_the_root() -> None:
 @pytest.mark.parametrize(
     ("statement", "absent"),
     [
-        ("from abstractruntime.storage import InMemoryRunStore", ["sqlite3", "abstractruntime.storage.json_files"]),
+        (
+            "from abstractruntime.storage import InMemoryRunStore",
+            ["sqlite3", "abstractruntime.storage.json_files"],
+        ),
         ("from abstractruntime.storage import open_stores", ["sqlite3", "abstractruntime.scheduler"]),
         ("from abstractruntime.scheduler import WorkflowRegistry", ["abstractruntime.scheduler.scheduler"]),
         ("from abstractruntime.workflow_bundle import WorkflowBundleError", ["zipfile"]),
@@ -254,7 +261,7 @@ def test_unknown_names_raise_attribute_error() -> None:
 
 
 def test_a_name_exported_by_two_modules_is_refused() -> None:
-    with pytest.raises(ValueError, match="'X' is exported by .a and .b"):
+    with pytest.raises(ValueError, match=r"'X' is exported by \.a and \.b"):
         lazy_exports("pkg", {}, {".a": ("X",), ".b": ("X",)})
 
 
@@ -293,7 +300,14 @@ def test_memory_handlers_load_at_their_first_effect() -> None:
 
 def test_import_cost_benchmark_prints_module_counts() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "import_cost.py"), "--runs", "1", "--only", "root,sqlite_store"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "import_cost.py"),
+            "--runs",
+            "1",
+            "--only",
+            "root,sqlite_store",
+        ],
         capture_output=True,
         text=True,
         check=False,
