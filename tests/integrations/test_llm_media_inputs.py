@@ -162,3 +162,19 @@ def test_a_host_calling_the_client_directly_may_send_any_path(
     llm.generate(prompt="see", media=[str(tmp_path / "pic.png")])
     parts = stub.chat_requests[0].json["messages"][0]["content"]
     assert parts[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64(PNG)}"}}
+
+
+def test_resolved_media_converts_for_abstractcore() -> None:
+    image = MediaInput(PNG, "image/png", "a.png", "inline").to_abstractcore()
+    assert image == {
+        "media_type": "image",
+        "content": b64(PNG),
+        "content_format": "base64",
+        "mime_type": "image/png",
+        "metadata": {"filename": "a.png", "source": "inline"},
+    }
+    text = MediaInput(b"hi", "text/plain", "n.txt", "inline").to_abstractcore()
+    assert (text["media_type"], text["content"], text["content_format"]) == ("text", "hi", "text")
+    assert (
+        MediaInput(b"PK", "application/zip", "a.zip", "inline").to_abstractcore()["media_type"] == "document"
+    )

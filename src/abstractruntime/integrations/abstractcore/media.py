@@ -89,6 +89,21 @@ class MediaInput:
             return "text"
         return "file"
 
+    def to_abstractcore(self) -> dict[str, Any]:
+        """The dict AbstractCore's ``MediaContent.from_dict`` reads, for in-process clients (SPEC §15):
+        ``{media_type, content, content_format, mime_type, metadata: {filename, source}}``; text inputs
+        are sent as text, everything else as base64."""
+        kind = self.kind
+        text = kind == "text"
+        content = self.content.decode("utf-8", "replace") if text else base64.b64encode(self.content).decode()
+        return {
+            "media_type": kind if kind in ("image", "audio", "text") else "document",
+            "content": content,
+            "content_format": "text" if text else "base64",
+            "mime_type": self.content_type,
+            "metadata": {"filename": self.name, "source": self.source},
+        }
+
     def describe(self) -> dict[str, Any]:
         """``{name, content_type, size_bytes, source}`` (JSON-safe, for result metadata)."""
         return {
