@@ -42,12 +42,13 @@ TARGETS: dict[str, str] = {
 }
 
 CHILD = """\
-import json, sys, time
+import sys, time
 before = set(sys.modules)
 t0 = time.perf_counter()
 exec(compile({statement!r}, "<import>", "exec"))
 elapsed = time.perf_counter() - t0
 new = set(sys.modules) - before
+import json
 print(json.dumps({{
     "import_s": elapsed,
     "new": len(new),
