@@ -2,7 +2,10 @@
 
 Importing this package imports nothing heavy: every public name is resolved on first access (PEP 562), so
 ``import abstractruntime.integrations.abstractcore`` works without the ``llm`` or ``abstractcore`` extras and a
-name whose extra is missing raises ``MissingExtraError`` (an ``ImportError``) naming the extra to install.
+name whose extra is missing raises ``MissingExtraError`` (an ``ImportError``) naming the extra to install.  The
+local-mode names (``LocalAbstractCoreLLMClient``, ``MultiLocalAbstractCoreLLMClient``, ``AbstractCoreToolExecutor``,
+``create_local_runtime``, ``create_hybrid_runtime``, ``create_local_file_runtime``) import; building one without
+the ``abstractcore`` extra raises ``MissingExtraError``.
 
 Modules (SPEC §15): ``llm_client`` (LLM clients), ``effect_handlers`` (``build_effect_handlers``,
 ``make_llm_call_handler``, ``make_tool_calls_handler``), ``tool_executor`` (executors and the approval policy),
@@ -18,15 +21,22 @@ _LAZY: dict[str, str] = {
     # name -> module (relative to this package); each module imports its own extras lazily
     # LLM (llm_client, effect_handlers)
     "AbstractCoreLLMClient": "llm_client",
+    "LocalAbstractCoreLLMClient": "llm_client",
+    "MultiLocalAbstractCoreLLMClient": "llm_client",
     "RemoteAbstractCoreLLMClient": "llm_client",
     "build_effect_handlers": "effect_handlers",
     # tools (tool_executor); make_tool_calls_handler: effect_handlers / tool_handler (not a package name)
+    "AbstractCoreToolExecutor": "tool_executor",
     "ApprovalToolExecutor": "tool_executor",
     "MappingToolExecutor": "tool_executor",
     "PassthroughToolExecutor": "tool_executor",
     "ToolApprovalPolicy": "tool_executor",
     "ToolExecutor": "tool_executor",
-    # ready runtimes (factory)
+    # ready runtimes (factory); RuntimeConfig (core.config) is re-exported for create_local_runtime(config=...)
+    "RuntimeConfig": "factory",
+    "create_hybrid_runtime": "factory",
+    "create_local_file_runtime": "factory",
+    "create_local_runtime": "factory",
     "create_remote_file_runtime": "factory",
     "create_remote_runtime": "factory",
 }

@@ -9,23 +9,28 @@ Models name arguments loosely (``filePath``, ``file-path``, ``filename`` for a p
    ``dir``/``directory``/``folder``, ``query``/``pattern``/``search``, ``start``/``start_line``/``offset``,
    ``end``/``end_line``, ...);
 4. keys the function does not accept are dropped (unless it takes ``**kwargs``).
+
+Also here, for every executor: :func:`tool_result` (the standard result shape) and :func:`call_with_timeout`.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
     "DIRECTORY_SYNONYMS",
     "PATH_SYNONYMS",
+    "call_with_timeout",
     "canonical_kwargs",
     "failure_of",
     "flatten_arguments",
     "normalize_key",
     "parse_arguments",
+    "tool_result",
 ]
 
 PATH_SYNONYMS: frozenset[str] = frozenset(
@@ -140,3 +145,48 @@ def failure_of(output: Any) -> str | None:
     if isinstance(output, str) and output.lstrip().startswith(_FAILURE_PREFIXES):
         return output.strip()
     return None
+
+
+def tool_result(
+    call: Mapping[str, Any], *, success: bool, output: Any = None, error: str | None = None
+) -> dict[str, Any]:
+    """One result in the standard shape for ``call`` (ids and name copied from the call)."""
+    return {
+        "call_id": call.get("call_id") or call.get("id"),
+        "runtime_call_id": call.get("runtime_call_id"),
+        "name": call.get("name"),
+        "success": success,
+        "output": output,
+        "error": error,
+    }
+
+
+def call_with_timeout(
+    func: Callable[..., Any], kwargs: Mapping[str, Any], *, timeout_s: float | None, name: str
+) -> Any:
+    """``func(**kwargs)``, limited to ``timeout_s`` seconds when it is positive (None, 0 or less: no limit).
+
+    With a limit the call runs in a daemon thread that is abandoned, not killed, when time runs out.
+
+    Raises:
+        TimeoutError: ``Tool '<name>' timed out after <timeout_s>s``.
+        Exception: whatever ``func`` raised, re-raised in the calling thread.
+    """
+    if timeout_s is None or timeout_s <= 0:
+        return func(**kwargs)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="tool-call", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError(f"Tool '{name}' timed out after {timeout_s}s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

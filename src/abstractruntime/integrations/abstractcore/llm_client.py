@@ -23,7 +23,9 @@ Errors are the typed ``LLMCallError`` subclasses of :mod:`abstractruntime.errors
 :class:`~abstractruntime.errors.LLMResponseError`.  The client itself never retries: the LLM_CALL handler
 lets the runtime's effect policy retry the retryable ones.
 
-The local (in-process AbstractCore) clients of SPEC §15 are not implemented here yet.
+The in-process clients of the local mode, :class:`~.local_client.LocalAbstractCoreLLMClient` and
+:class:`~.local_client.MultiLocalAbstractCoreLLMClient`, are defined in :mod:`.local_client` and re-exported here
+(SPEC §15); they need the ``abstractcore`` extra, which is imported only when one is built.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from ...errors import LLMCallError, LLMConnectionError
 from .http_sender import HttpxRequestSender, RequestSender
+from .local_client import LocalAbstractCoreLLMClient, MultiLocalAbstractCoreLLMClient
 from .media import MediaInput, attach_media, media_limit, resolve_media
 from .media_http import request_media
 from .openai_format import build_chat_body, error_for_status, parse_chat_completion
 
 __all__ = [
     "AbstractCoreLLMClient",
+    "LocalAbstractCoreLLMClient",
+    "MultiLocalAbstractCoreLLMClient",
     "PROVIDER_KEY_HEADER",
     "RemoteAbstractCoreLLMClient",
     "TRACE_ID_HEADER",

@@ -14,22 +14,21 @@ Executors here:
 * :class:`PassthroughToolExecutor` — never runs anything; the run waits for the host to supply results;
 * :class:`ApprovalToolExecutor` with :class:`ToolApprovalPolicy` — sends safe batches to a delegate and
   asks a human first for the others (resume with ``{"approved": ...}``, SPEC §4.6);
-
-``AbstractCoreToolExecutor`` (AbstractCore's global tool registry, SPEC §11.3) is not provided: it needs the
-``abstractcore`` package, whose registry API this code cannot be tested against here.  Pass your tools to
-:meth:`MappingToolExecutor.from_tools` instead.
+* :class:`AbstractCoreToolExecutor` — AbstractCore's global tool registry (the ``abstractcore`` extra;
+  defined in :mod:`.abstractcore_tools`, which imports AbstractCore only when the executor is built).
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ._tool_args import canonical_kwargs, failure_of, parse_arguments
+from ._tool_args import call_with_timeout, canonical_kwargs, failure_of, parse_arguments, tool_result
+from .abstractcore_tools import AbstractCoreToolExecutor
 
 __all__ = [
+    "AbstractCoreToolExecutor",
     "DEFAULT_AUTO_APPROVE_TOOLS",
     "DEFAULT_REQUIRE_APPROVAL_TOOLS",
     "ApprovalToolExecutor",
@@ -69,20 +68,6 @@ class ToolExecutor(Protocol):
     """Runs (or defers) a batch of tool calls; see the module docstring for the result shapes."""
 
     def execute(self, *, tool_calls: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-
-def tool_result(
-    call: Mapping[str, Any], *, success: bool, output: Any = None, error: str | None = None
-) -> dict[str, Any]:
-    """One result in the standard shape for ``call`` (ids and name copied from the call)."""
-    return {
-        "call_id": call.get("call_id") or call.get("id"),
-        "runtime_call_id": call.get("runtime_call_id"),
-        "name": call.get("name"),
-        "success": success,
-        "output": output,
-        "error": error,
-    }
 
 
 def _tool_name(func: Callable[..., Any]) -> str:
@@ -185,25 +170,7 @@ class MappingToolExecutor:
         return tool_result(call, success=True, output=output)
 
     def _call(self, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        timeout = self._timeout_s
-        if timeout is None or timeout <= 0:
-            return func(**kwargs)
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["value"] = func(**kwargs)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-                box["error"] = exc
-
-        worker = threading.Thread(target=target, name="tool-call", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            raise TimeoutError(f"Tool '{_tool_name(func)}' timed out after {timeout}s")
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
+        return call_with_timeout(func, kwargs, timeout_s=self._timeout_s, name=_tool_name(func))
 
 
 class PassthroughToolExecutor:
