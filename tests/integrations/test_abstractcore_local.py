@@ -7,6 +7,7 @@ model.  Tools run through AbstractCore's global tool registry.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -344,3 +345,19 @@ def test_abstractcore_tool_executor_results_and_timeouts(add_tool: str) -> None:
     assert missing["success"] is False and missing["error"] == "Tool 'missing_tool' not found"
     assert slow["success"] is False and "timed out" in slow["error"]
     assert "add_numbers" in executor.tool_names
+
+
+def test_docs_local_mode_snippet_runs_against_the_stub() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "llm.md").read_text(encoding="utf-8")
+    section = text.split("## Local mode (in-process AbstractCore)", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    with OpenAIStubServer([_tool_turn(), "The sum is 5"], model="my-model") as server:
+        code = match.group(1).replace("http://localhost:8080/v1", f"{server.base_url}/v1")
+        namespace: dict[str, Any] = {"__name__": "local_doc"}
+        try:
+            exec(compile(code, "docs/llm.md", "exec"), namespace)
+        finally:
+            get_registry().unregister("add_numbers")
+    assert namespace["state"].output == {"answer": "The sum is 5"}
+    assert namespace["state"].vars["tools"]["results"][0]["output"] == 5
