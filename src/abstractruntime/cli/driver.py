@@ -4,7 +4,6 @@ importable from here too)."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -15,10 +14,16 @@ import click
 from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunState, RunStatus, WaitReason
 from abstractruntime.core.runtime import Runtime
-from abstractruntime.errors import ConcurrencyError, CorruptRunError, ResumeError
+from abstractruntime.errors import (
+    ConcurrencyError,
+    CorruptRunError,
+    InvalidResumePayloadError,
+    ResumeError,
+)
 from abstractruntime.scheduler import Scheduler, WorkflowRegistry
 
 from . import render
+from .answers import asks_event, pending_calls
 from .app import (
     CLI_NS_CODE_SHA256,
     CLI_NS_CWD,
@@ -30,6 +35,7 @@ from .app import (
 )
 from .guard import is_sqlite_corruption
 from .outcome import cli_prefix, is_ancestor, plain_value, report_outcome, resume_command
+from .prompts import ask_answer, ask_approval
 from .targets import TargetError, load_target
 
 __all__ = [
@@ -44,15 +50,6 @@ __all__ = [
     "report_outcome",
     "resume_command",
 ]
-
-
-def approval_calls(wait: Any) -> list[dict[str, Any]] | None:
-    """The tool calls a tool-approval wait asks about, or None for any other wait."""
-    details = wait.details if isinstance(getattr(wait, "details", None), dict) else {}
-    calls = details.get("tool_calls")
-    if details.get("mode") != "approval_required" or not isinstance(calls, list):
-        return None
-    return [c for c in calls if isinstance(c, dict)]
 
 
 class Driver:
@@ -147,29 +144,10 @@ class Driver:
     def _prompt(self, state: RunState) -> Any:
         wait = state.waiting
         assert wait is not None
-        calls = approval_calls(wait)
+        calls = pending_calls(wait)
         if calls is not None:
-            self.out.print("[bold yellow]?[/bold yellow] The run asks to call these tools:")
-            for call in calls:
-                args = json.dumps(call.get("arguments"), ensure_ascii=False, default=str)
-                self.out.print(f"  - {render.escape(str(call.get('name')))} {render.escape(args[:300])}")
-            return {"approved": click.confirm("Approve?", default=False)}
-        prompt = wait.prompt or "Your answer"
-        choices = [str(c) for c in (wait.choices or [])]
-        self.out.print(f"[bold yellow]?[/bold yellow] {render.escape(prompt)}")
-        if choices:
-            for i, choice in enumerate(choices, 1):
-                self.out.print(f"  {i}) {render.escape(choice)}")
-            while True:
-                answer = click.prompt(
-                    "Choose a number" + (" or type an answer" if wait.allow_free_text else "")
-                )
-                if answer.isdigit() and 1 <= int(answer) <= len(choices):
-                    return {"text": choices[int(answer) - 1]}
-                if answer in choices or wait.allow_free_text:
-                    return {"text": answer}
-                self.out.print("[red]Please pick one of the numbers above.[/red]")
-        return {"text": click.prompt(">", prompt_suffix=" ")}
+            return ask_approval(calls, self.out)
+        return ask_answer(wait, self.out)
 
     def _step(self, state: RunState, fn: Any) -> bool:
         """Lease the run, then ``_tick``; False when another driver has it (see :attr:`elsewhere`)."""
@@ -181,6 +159,8 @@ class Driver:
             fn()
         except CliError:
             raise
+        except InvalidResumePayloadError as exc:  # the payload, not a race: nothing was applied
+            raise CliError(f"the resume payload was refused: {exc}", EXIT_USAGE) from exc
         except (ConcurrencyError, ResumeError) as exc:
             self.elsewhere = f"run {state.run_id} is being advanced elsewhere ({type(exc).__name__})"
             return False
@@ -229,7 +209,8 @@ class Driver:
                     self.out.print(f"[dim]→ child run {child_id} ({render.escape(child.workflow_id)})[/dim]")
                 current = child_id
                 continue
-            if wait.reason == WaitReason.USER and self.interactive and not self.detach and wait.wait_key:
+            asks = wait.reason == WaitReason.USER or asks_event(wait)
+            if asks and self.interactive and not self.detach and wait.wait_key:
                 payload = self._ask(state)
                 if payload is None:
                     return state

@@ -12,6 +12,7 @@ from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunState, RunStatus, WaitReason
 
 from . import render
+from .answers import asks_event, pending_calls
 from .app import App, exit_code_for, reports_failure
 
 __all__ = ["cli_prefix", "is_ancestor", "plain_value", "report_outcome", "resume_command"]
@@ -87,7 +88,9 @@ def resume_command(app: App, state: RunState) -> str:
     wait = state.waiting
     if wait is not None and wait.reason == WaitReason.UNTIL:
         return f"{cli_prefix(app)} scheduler serve"
-    if wait is not None and wait.reason == WaitReason.USER:
+    if pending_calls(wait) is not None:
+        return f"{cli_prefix(app)} resume {state.run_id} --approve"
+    if wait is not None and (wait.reason == WaitReason.USER or asks_event(wait)):
         return f"{cli_prefix(app)} resume {state.run_id} --answer 'YOUR ANSWER'"
     return f"{cli_prefix(app)} resume {state.run_id} --payload-json '{{}}'"
 

@@ -13,6 +13,7 @@ from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunStatus
 
 from . import render
+from .answers import answer_payload, approval_payload
 from .app import (
     CLI_NS_CODE_SHA256,
     CLI_NS_CWD,
@@ -200,13 +201,33 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
 
 @click.command("resume")
 @click.argument("run_id")
-@click.option("--answer", "-a", help='Answer text for a user wait (sent as {"text": ANSWER}).')
+@click.option(
+    "--answer",
+    "-a",
+    help='Answer text: {"text": ANSWER} for a user wait, {"response": ANSWER} for an event wait with a '
+    "prompt; must be one of the wait's choices unless it allows free text.",
+)
 @click.option("--payload-json", help="The resume payload as JSON (any wait with a key).")
 @click.option(
     "--approve/--deny",
     "approval",
     default=None,
-    help='Answer a tool-approval wait: run the calls ({"approved": true}) or refuse them.',
+    help='Answer a tool-approval wait: run the calls ({"approved": true}) or refuse them. With '
+    "--approve-call/--edit, --approve also approves the calls not named.",
+)
+@click.option(
+    "--approve-call",
+    "approve_calls",
+    multiple=True,
+    metavar="CALL_ID",
+    help="Approve only this call of a tool-approval wait (repeatable); calls not named are denied.",
+)
+@click.option(
+    "--edit",
+    "edits",
+    multiple=True,
+    metavar="CALL_ID=JSON",
+    help="Approve this call with new arguments, a JSON object (repeatable); re-checked like a new call.",
 )
 @click.option("--detach", is_flag=True, help="Do not prompt at further waits.")
 @click.option(
@@ -228,6 +249,8 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     answer: str | None,
     payload_json: str | None,
     approval: bool | None,
+    approve_calls: tuple[str, ...],
+    edits: tuple[str, ...],
     detach: bool,
     interactive: bool | None,
     quiet: bool,
@@ -242,18 +265,20 @@ def resume_cmd(  # noqa: PLR0917 - click passes options as arguments
     app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
     app.json_output = app.json_output or json_output
     _refuse_detached_memory_store(app, detach)
-    given = [v for v in (answer, payload_json, approval) if v is not None]
+    approving = approval is not None or bool(approve_calls) or bool(edits)
+    given = [v for v in (answer, payload_json, approving or None) if v is not None]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --answer, --payload-json or --approve/--deny")
-    if approval is not None:
-        payload: Any = {"approved": approval}
-    elif answer is not None:
-        payload = {"text": answer}
-    else:
-        payload = parse_json_option(payload_json, "--payload-json")
+        raise click.UsageError(
+            "give exactly one of --answer, --payload-json or an approval (--approve/--deny, --approve-call, --edit)"
+        )
+    payload: Any = parse_json_option(payload_json, "--payload-json")
     state = app.load_state(run_id)
     if state.status != RunStatus.WAITING or state.waiting is None:
         raise CliError(f"run {run_id} is not waiting (status: {plain_value(state.status)})", EXIT_USAGE)
+    if approving:
+        payload = approval_payload(state.waiting, approval, approve_calls, edits)
+    elif answer is not None:
+        payload = answer_payload(state.waiting, answer)
     if is_paused(state):
         raise CliError(f"run {run_id} is paused; unpause it first", EXIT_USAGE)
     if not state.waiting.wait_key:
