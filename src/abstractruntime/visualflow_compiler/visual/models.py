@@ -137,13 +137,13 @@ def load_visualflow_json(raw: Any) -> VisualFlow:
     entry = data.get("entryNode")
     nodes = [n for n in (_load_node(r) for r in raw_nodes) if n is not None]
     edges = [e for e in (_load_edge(r) for r in raw_edges) if e is not None]
+    into: dict[str, list[tuple[str, bool]]] = {}
+    out_of: dict[str, list[tuple[str, bool]]] = {}
+    for edge in edges:
+        into.setdefault(edge.target, []).append((edge.target_handle, edge.is_exec))
+        out_of.setdefault(edge.source, []).append((edge.source_handle, edge.is_exec))
     for node in nodes:
-        node.data = complete_pins(
-            node.type,
-            node.data,
-            [(e.target_handle, e.is_exec) for e in edges if e.target == node.id],
-            [(e.source_handle, e.is_exec) for e in edges if e.source == node.id],
-        )
+        node.data = complete_pins(node.type, node.data, into.get(node.id, []), out_of.get(node.id, []))
     return VisualFlow(
         id=str(flow_id),
         name=str(data.get("name") or ""),
