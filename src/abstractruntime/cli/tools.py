@@ -6,8 +6,9 @@ behind an approval mode the operator picks when starting the run and that the ru
 (``_runtime.cli_approve_tools``; flows cannot write ``_runtime``):
 
 - ``ask`` (default): read-only tools run; any other call (``write_file``, unknown tools) parks the run in a
-  user wait showing the calls. On a terminal the CLI asks at once; otherwise ``resume RUN --approve`` or
-  ``--deny`` answers later.
+  user wait showing the calls. On a terminal the CLI asks at once, call by call (approve, deny or edit the
+  arguments); otherwise ``resume RUN --approve`` or ``--deny`` answers later, or per call
+  ``--approve-call CALL_ID`` and ``--edit CALL_ID=JSON`` (``cli/answers.py``).
 - ``safe-only``: read-only tools run; every other call fails with an error result, nobody is asked.
 - ``all``: every call runs without asking (trusted flows only).
 """

@@ -136,7 +136,8 @@ def _wait_reason(out: dict[str, Any]) -> WaitReason:
 
 def _approval_prompt(calls: list[dict[str, Any]]) -> str:
     lines = [
-        'Approve these tool calls? Resume with {"approved": true} or {"approved": false, "reason": ...}.'
+        'Approve these tool calls? Resume with {"approved": true} or {"approved": false, "reason": ...}; '
+        'per call {"approved": {"<call_id>": true}}, with new arguments in {"arguments": {"<call_id>": {...}}}.'
     ]
     for call in calls:
         args = json.dumps(call.get("arguments"), ensure_ascii=False, sort_keys=True, default=str)
