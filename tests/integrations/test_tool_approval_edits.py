@@ -311,3 +311,36 @@ def test_in_doubt_wait_accepts_rechecked_edits(stores: Stores, root: Path) -> No
     )
     (result,) = refused.output["tools"]["results"]
     assert result["success"] is False and "Workspace policy refused" in result["error"] and files.ran == []
+
+
+def test_evidence_of_an_edited_call_shows_the_arguments_it_ran_with(root: Path) -> None:
+    from abstractruntime.integrations.abstractcore.tool_executor import ToolApprovalPolicy
+    from abstractruntime.storage.artifacts import InMemoryArtifactStore
+
+    fetched: list[str] = []
+
+    def fetch_url(url: str) -> dict[str, Any]:
+        fetched.append(url)
+        return {"success": True, "url": url, "final_url": url, "content": "page"}
+
+    executor = ApprovalToolExecutor(
+        delegate=MappingToolExecutor.from_tools([fetch_url]),
+        policy=ToolApprovalPolicy(auto_approve_tools=()),
+        wait_key_factory=lambda: KEY,
+    )
+    stores = open_stores("memory://")
+    runtime = Runtime(
+        run_store=stores.run_store,
+        ledger_store=stores.ledger_store,
+        artifact_store=InMemoryArtifactStore(),
+        effect_handlers={EffectType.TOOL_CALLS: make_tool_calls_handler(tools=executor)},
+    )
+    runtime.set_tool_executor_for_resume(executor)
+    wf = tool_flow([{"name": "fetch_url", "call_id": "f1", "arguments": {"url": "https://a.example"}}])
+    run_id = waiting_run(runtime, wf, root)
+    payload = {"approved": True, "arguments": {"f1": {"url": "https://b.example"}}}
+    runtime.resume(workflow=wf, run_id=run_id, wait_key=KEY, payload=payload)
+    assert fetched == ["https://b.example"]
+    (span,) = runtime.list_evidence(run_id)
+    record = runtime.load_evidence(span["artifact_id"])
+    assert record is not None and record["arguments"] == {"url": "https://b.example"}

@@ -35,6 +35,7 @@ __all__ = [
     "EDIT_METADATA_KEY",
     "EDITS_FIELD",
     "call_ids",
+    "calls_as_run",
     "mark_edited",
     "parse_argument_edits",
     "recheck_edited_call",
@@ -188,3 +189,24 @@ def mark_edited(
         "refused": refusal,
     }
     return {**result, "metadata": marked}
+
+
+def calls_as_run(calls: list[Any], stored: Any) -> list[Any]:
+    """``calls`` with the arguments edited calls really ran with (from ``metadata.argument_edit`` of the
+    results in ``stored``), so evidence describes what ran; unedited or refused calls are unchanged."""
+    results = stored.get("results") if isinstance(stored, dict) else None
+    ran: dict[str, Any] = {}
+    for result in results if isinstance(results, list) else []:
+        metadata = result.get("metadata") if isinstance(result, dict) else None
+        edit = metadata.get(EDIT_METADATA_KEY) if isinstance(metadata, dict) else None
+        if isinstance(edit, dict) and edit.get("arguments_run") is not None:
+            for key in ("call_id", "runtime_call_id"):
+                if result.get(key) is not None:
+                    ran[str(result[key])] = edit["arguments_run"]
+    if not ran:
+        return calls
+    out: list[Any] = []
+    for call in calls:
+        hit = next((ran[i] for i in call_ids(call) if i in ran), None) if isinstance(call, dict) else None
+        out.append({**call, "arguments": copy.deepcopy(hit)} if hit is not None else call)
+    return out

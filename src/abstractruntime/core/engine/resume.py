@@ -36,6 +36,7 @@ from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState
 from ..spec import WorkflowSpec
 from ..vars import set_vars_path
+from .approval_edits import calls_as_run
 from .loop import EvidenceCapture, StepLoop
 from .records import resume_completion_record, resume_record, status_record
 from .resume_payload import (
@@ -175,7 +176,7 @@ class Resumer:
         if capture is None or not isinstance(calls, list) or not calls or not isinstance(stored, dict):
             return stored
         captured = copy.deepcopy(stored)
-        capture(run, run.current_node, calls, captured)
+        capture(run, run.current_node, calls_as_run(calls, stored), captured)
         return captured
 
     def _complete_terminal_wait(
