@@ -71,12 +71,15 @@ NOT_COMPLETING: dict[str, str] = {
     "flow itself forever (it asks again after every answer)",
     "b16c5a46.json": "chat loop never exits: the `contains '/q'` result is not wired to the `if` condition",
     "d6f30991.json": "while loop over `tasks` never ends: the array is only ever appended to, never emptied",
-    # MEMORY_KG_* have no handler in the CLI runtime
-    "ac-kg-memory-agent.json": "No effect handler registered for memory_kg_assert",
-    "ltm-ai-kg-memory-source-pins-debug.json": "No effect handler registered for memory_kg_assert",
-    "ltm-ai-kg-ingest-span.json": "No effect handler registered for memory_kg_assert",
-    "ltm-ai-chat.json": "No effect handler registered for memory_kg_query",
 }
+# Flows that stopped with "No effect handler registered for memory_kg_*" before the CLI registered its
+# SQLite KG store (docs/memory.md); they complete now.
+KG_FLOWS = (
+    "ac-kg-memory-agent.json",
+    "ltm-ai-kg-memory-source-pins-debug.json",
+    "ltm-ai-kg-ingest-span.json",
+    "ltm-ai-chat.json",
+)
 # The reasons that are the run's actual error text (the others are loops stopped by a timeout or a bound).
 _ERROR_REASONS = ("No effect handler registered for",)
 
@@ -248,7 +251,7 @@ def test_flow_selection() -> None:
     if not LLM_FLOWS:
         pytest.skip("example flows not available")
     assert len(LLM_FLOWS) > 100
-    assert set(NOT_COMPLETING) | set(NO_LLM_CALL) | set(FLOW_INPUTS) <= set(LLM_FLOWS)
+    assert set(NOT_COMPLETING) | set(NO_LLM_CALL) | set(FLOW_INPUTS) | set(KG_FLOWS) <= set(LLM_FLOWS)
     assert TOOL_LOOP_FLOW in LLM_FLOWS
 
 
@@ -271,6 +274,27 @@ def test_example_flow_runs_through_the_cli(
         assert not _chat_requests(stub, name), f"{name} now calls the LLM: drop it from NO_LLM_CALL"
     elif any(n.get("type") in ("llm_call", "agent") for n in _nodes(EXAMPLES_DIR / name)):
         assert _chat_requests(stub, name), f"{name}: no chat request reached the server"
+
+
+def test_kg_memory_pin_reaches_the_llm(flow_results: dict[str, FlowResult], stub: OpenAIStubServer) -> None:
+    """ltm-ai-kg-memory-source-pins-debug asserts five facts (session scope), then its llm_call's memory pin
+    (``use_kg_memory``, query "noonien") queries the KG first: the chat request carries the
+    ``## KG ACTIVE MEMORY`` system block with the matching facts only."""
+    name = "ltm-ai-kg-memory-source-pins-debug.json"
+    if name not in flow_results:
+        pytest.skip("example flows not available")
+    assert flow_results[name].status == "completed", flow_results[name]
+    (request,) = _chat_requests(stub, name)
+    blocks = [
+        str(m.get("content"))
+        for m in request.json["messages"]
+        if m.get("role") == "system" and str(m.get("content")).startswith("## KG ACTIVE MEMORY")
+    ]
+    assert len(blocks) == 1, request.json["messages"]
+    lines = blocks[0].splitlines()[1:]
+    assert lines and all("noonien" in line for line in lines)
+    assert "- ex:person-noonien-soong schema:name doctor noonien soong" in lines
+    assert not any("human behavior" in line for line in lines)
 
 
 def test_tool_loop_flow(tmp_path: Path) -> None:

@@ -92,6 +92,7 @@ class App:
     _runtimes: list[Runtime] = field(default_factory=list, repr=False)
     _closers: list[Any] = field(default_factory=list, repr=False)
     _artifacts: Any = field(default=None, repr=False)
+    _kg_store: Any = field(default=None, repr=False)
     llm_options: dict[str, str | None] = field(default_factory=dict)
     """``base_url``/``model``/``api_key`` given on the command line (``run``/``resume``)."""
 
@@ -167,6 +168,7 @@ class App:
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
         handlers.update(tool_handlers)
+        handlers.update(self.kg_handlers())
         if not fake_llm:
             handlers.update(self.llm_handlers(stored_llm, tool_executor))
         runtime = Runtime(
@@ -198,6 +200,28 @@ class App:
             else:
                 self._artifacts = InMemoryArtifactStore()
         return self._artifacts
+
+    def kg_handlers(self) -> dict[Any, Any]:
+        """MEMORY_KG_ASSERT/QUERY/RESOLVE over a SQLite triple store beside the run store (docs/memory.md):
+        ``<db>.kg.sqlite`` for ``sqlite:///<db>``, ``<dir>/kg.sqlite`` for ``file://``, in memory otherwise."""
+        from abstractruntime.core.clock import utc_now_iso
+        from abstractruntime.integrations.abstractmemory import build_memory_kg_effect_handlers
+        from abstractruntime.integrations.abstractmemory.triple_store import SqliteTripleStore
+
+        if self._kg_store is None:
+            path = getattr(self.stores.database, "path", None)
+            base_dir = getattr(self.stores.run_store, "base_dir", None)
+            if path is not None and str(path) != ":memory:":
+                target = f"{path}.kg.sqlite"
+            elif base_dir is not None:
+                target = str(Path(base_dir) / "kg.sqlite")
+            else:
+                target = ":memory:"
+            self._kg_store = SqliteTripleStore(target)
+            self._closers.append(self._kg_store.close)
+        return build_memory_kg_effect_handlers(
+            store=self._kg_store, run_store=self.stores.run_store, now_iso=utc_now_iso
+        )
 
     def llm_settings(self, stored_llm: Any = None) -> Any:
         """The :class:`~abstractruntime.cli.llm.LlmSettings` to use, or None (see ``cli/llm.py``)."""

@@ -17,7 +17,7 @@ from .visual.models import VisualFlow, load_visualflow_json
 
 __all__ = ["agent_specs", "compile_flow", "compile_visualflow", "compile_visualflow_tree"]
 
-_BRANCH_HANDLES = ("true", "false", "default", "loop", "done", "completed")
+_BRANCH_HANDLES = ("true", "false", "default", "loop", "done", "completed", "success", "error")
 
 
 def _routes(flow: Flow) -> dict[str, dict[str, str]]:

@@ -12,13 +12,17 @@ from typing import Any
 
 from ...core.models import StepPlan
 from .._util import as_dict
+from .builders import BUILDER_RUNNERS
 from .code import CODE_RUNNERS
 from .control import CONTROL_RUNNERS
 from .effects import EFFECT_MAPPERS, EFFECT_RUNNERS
 from .env import ExecEnv, Runner
 from .events import EVENT_MAPPERS, EVENT_RUNNERS
 from .files import FILE_RUNNERS
+from .llm import LLM_MAPPERS, LLM_RUNNERS
+from .media import MEDIA_MAPPERS, MEDIA_RUNNERS
 from .memact import MEMACT_RUNNERS
+from .memory import MEMORY_MAPPERS, MEMORY_RUNNERS
 from .pure import LOCAL_PURE, evaluate_pure, pure_builtins
 from .subflows import SUBFLOW_MAPPERS, SUBFLOW_RUNNERS
 from .unsupported import UNSUPPORTED_RUNNERS
@@ -33,6 +37,10 @@ RUNNERS: dict[str, Runner] = {
     **USER_RUNNERS,
     **VARIABLE_RUNNERS,
     **EFFECT_RUNNERS,
+    **LLM_RUNNERS,
+    **MEMORY_RUNNERS,
+    **MEDIA_RUNNERS,
+    **BUILDER_RUNNERS,
     **SUBFLOW_RUNNERS,
     **CODE_RUNNERS,
     **FILE_RUNNERS,
@@ -44,6 +52,9 @@ OUTPUT_MAPPERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     **EVENT_MAPPERS,
     **USER_MAPPERS,
     **EFFECT_MAPPERS,
+    **LLM_MAPPERS,
+    **MEMORY_MAPPERS,
+    **MEDIA_MAPPERS,
     **SUBFLOW_MAPPERS,
 }
 

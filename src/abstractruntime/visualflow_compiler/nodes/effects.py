@@ -1,7 +1,14 @@
-"""Effect nodes: llm_call, tool_calls, call_tool, model_residency and the memory_* / memory_kg_* family.
+"""Tool nodes (tool_calls, call_tool: TOOL_CALLS, SPEC §11.3) and model_residency (MODEL_RESIDENCY, §11.5).
 
-Each builds its kernel effect payload from the node's inputs and ``effectConfig``; the raw result lands at
-``_temp.effects.<node_id>`` and a mapper turns it into the node's output pins.
+* **tool_calls**: ``tool_calls`` (a list, or one call) and ``allowed_tools`` (pin, else ``effectConfig``)
+  -> ``{"tool_calls": [...], "allowed_tools"?}``.  Outputs ``results``, ``success`` (every call
+  succeeded), ``result`` (the first output), ``raw``.
+* **call_tool**: one ``tool_call`` ``{"name", "arguments"}`` (as built by ``tool_parameters``) through
+  TOOL_CALLS.  Outputs: ``result`` (the call's output, None on failure), ``success``, ``error`` (None on
+  success), ``tool_call``, ``results``, ``raw``.  When the node declares exec output pins ``success`` or
+  ``error`` (type ``execution``), it runs the effect first, re-enters itself and continues through the
+  pin matching the outcome (``exec-out`` when that pin is not declared).  A missing or malformed
+  ``tool_call`` gives ``success: False`` with an error without running anything.
 """
 
 from __future__ import annotations
@@ -10,88 +17,101 @@ from collections.abc import Callable
 from typing import Any
 
 from ...core.models import EffectType, StepPlan
-from .env import ExecEnv, Runner
+from .._util import as_dict
+from .env import EFFECTS_KEY, ExecEnv, Runner
 
-__all__ = ["EFFECT_MAPPERS", "EFFECT_RUNNERS"]
+__all__ = ["EFFECT_MAPPERS", "EFFECT_RUNNERS", "call_tool_outputs"]
 
-_LLM_CONFIG_KEYS = ("temperature", "seed", "structured_output_fallback", "max_tokens", "response_schema_name")
-
-
-def _config(env: ExecEnv) -> dict[str, Any]:
-    value = env.data.get("effectConfig")
-    return value if isinstance(value, dict) else {}
+_BRANCHES = ("success", "error")
+_PENDING = "call_tool"
 
 
-def _present(inputs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in inputs.items() if v is not None}
-
-
-def _llm_call(env: ExecEnv) -> StepPlan:
-    config, inputs = _config(env), env.inputs()
-    payload: dict[str, Any] = {"prompt": inputs.get("prompt") or ""}
-    if inputs.get("system"):
-        payload["system_prompt"] = inputs["system"]
-    for key in ("provider", "model"):
-        if inputs.get(key) or config.get(key):
-            payload[key] = inputs.get(key) or config.get(key)
-    tools = inputs.get("tools") if inputs.get("tools") is not None else config.get("tools")
-    if tools:
-        payload["tools"] = tools
-    schema = inputs.get("response_schema") or config.get("response_schema")
-    if schema:
-        payload["response_schema"] = schema
-    include = inputs.get("include_context", config.get("include_context", False))
-    context = env.vars.get("context")
-    if include and isinstance(context, dict) and isinstance(context.get("messages"), list):
-        payload["messages"] = list(context["messages"])
-    params = {k: config[k] for k in _LLM_CONFIG_KEYS if k in config}
-    if params:
-        payload["params"] = params
-        payload.update({k: v for k, v in params.items() if k == "structured_output_fallback"})
-    return env.effect(EffectType.LLM_CALL, payload)
+def _allowed(env: ExecEnv, inputs: dict[str, Any]) -> dict[str, Any]:
+    allowed = inputs.get("allowed_tools")
+    if not isinstance(allowed, list):
+        allowed = as_dict(env.data.get("effectConfig")).get("allowed_tools")
+    return {"allowed_tools": allowed} if isinstance(allowed, list) else {}
 
 
 def _tool_calls(env: ExecEnv) -> StepPlan:
     inputs = env.inputs()
     calls = inputs.get("tool_calls")
     payload: dict[str, Any] = {
-        "tool_calls": calls if isinstance(calls, list) else ([] if calls is None else [calls])
+        "tool_calls": calls if isinstance(calls, list) else ([] if calls is None else [calls]),
+        **_allowed(env, inputs),
     }
-    if isinstance(inputs.get("allowed_tools"), list):
-        payload["allowed_tools"] = inputs["allowed_tools"]
     return env.effect(EffectType.TOOL_CALLS, payload)
+
+
+def _exec_outputs(env: ExecEnv) -> set[str]:
+    pins = env.data.get("outputs")
+    return {
+        str(p.get("id"))
+        for p in (pins if isinstance(pins, list) else [])
+        if isinstance(p, dict) and p.get("type") == "execution"
+    }
+
+
+def _call_error(call: Any) -> str | None:
+    if not isinstance(call, dict):
+        return "call_tool needs a tool_call object {name, arguments}"
+    name = call.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return "call_tool: the tool_call has no name"
+    if call.get("arguments") is not None and not isinstance(call.get("arguments"), dict):
+        return f"call_tool: the arguments of tool '{name}' are not an object"
+    return None
 
 
 def _call_tool(env: ExecEnv) -> StepPlan:
     inputs = env.inputs()
     call = inputs.get("tool_call")
-    payload: dict[str, Any] = {"tool_calls": [call] if isinstance(call, dict) else []}
-    if isinstance(inputs.get("allowed_tools"), list):
-        payload["allowed_tools"] = inputs["allowed_tools"]
-    return env.effect(EffectType.TOOL_CALLS, payload)
+    branches = _exec_outputs(env) & set(_BRANCHES)
+    pending = env.temp_dict(_PENDING)
+    if pending.pop(env.node_id, None) == "running":
+        env.count_visit()
+        outputs = call_tool_outputs(env.temp_dict("effects").get(env.node_id))
+        outputs["tool_call"] = call
+        return env.go(_branch(outputs["success"], branches), outputs)
+    problem = _call_error(call)
+    if problem is not None:
+        outputs = {
+            "result": None,
+            "success": False,
+            "error": problem,
+            "tool_call": call,
+            "results": [],
+            "raw": None,
+        }
+        return env.go(_branch(False, branches), outputs)
+    assert isinstance(call, dict)
+    payload = {"tool_calls": [{**call, "arguments": call.get("arguments") or {}}], **_allowed(env, inputs)}
+    if not branches:
+        return env.effect(EffectType.TOOL_CALLS, payload)
+    pending[env.node_id] = "running"
+    return env.prelude(EffectType.TOOL_CALLS, payload, result_key=f"{EFFECTS_KEY}.{env.node_id}")
 
 
-def _simple(effect_type: EffectType, renames: dict[str, str] | None = None) -> Runner:
-    def run(env: ExecEnv) -> StepPlan:
-        payload = {**_config(env), **_present(env.inputs())}
-        for old, new in (renames or {}).items():
-            if old in payload:
-                payload.setdefault(new, payload.pop(old))
-        return env.effect(effect_type, payload)
-
-    return run
+def _branch(success: bool, branches: set[str]) -> str:
+    wanted = "success" if success else "error"
+    return wanted if wanted in branches else "exec-out"
 
 
-def _llm_outputs(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        return {"response": raw, "result": raw, "success": raw is not None}
+def call_tool_outputs(raw: Any) -> dict[str, Any]:
+    """call_tool pins from a TOOL_CALLS result (see the module docstring)."""
+    results = as_dict(raw).get("results")
+    results = results if isinstance(results, list) else []
+    first = results[0] if results and isinstance(results[0], dict) else {}
+    success = bool(first.get("success"))
+    error = first.get("error") if not success else None
+    if not success and not error:
+        error = "the tool returned no result" if not first else "the tool call failed"
     return {
-        "response": raw.get("content"),
-        "result": raw,
-        "tool_calls": raw.get("tool_calls") or [],
-        "data": raw.get("data"),
-        "meta": raw.get("metadata"),
-        "success": True,
+        "result": first.get("output") if success else None,
+        "success": success,
+        "error": error,
+        "results": results,
+        "raw": raw,
     }
 
 
@@ -103,40 +123,28 @@ def _tool_outputs(raw: Any) -> dict[str, Any]:
     return {"results": results, "success": success, "result": first.get("output"), "raw": raw}
 
 
-def _tool_shaped(raw: Any) -> dict[str, Any]:
-    out: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {"raw": raw}
-    results = out.get("results")
-    if isinstance(results, list) and results and isinstance(results[0], dict):
-        first = results[0]
-        out.setdefault("success", first.get("success"))
-        output = first.get("output")
-        out.setdefault("rendered", output if isinstance(output, str) else None)
-        if isinstance(first.get("meta"), dict):
-            for key, value in first["meta"].items():
-                out.setdefault(key, value)
-    out.setdefault("raw", raw)
-    out.setdefault("ok", out.get("success", True))
+def _model_residency(env: ExecEnv) -> StepPlan:
+    payload = {**as_dict(env.data.get("effectConfig"))}
+    payload.update({k: v for k, v in env.inputs().items() if v is not None})
+    return env.effect(EffectType.MODEL_RESIDENCY, payload)
+
+
+def _residency_outputs(raw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+    out.setdefault("ok", bool(raw))
+    out.setdefault("success", out["ok"])
+    out["raw"] = raw
     return out
 
 
 EFFECT_RUNNERS: dict[str, Runner] = {
-    "llm_call": _llm_call,
     "tool_calls": _tool_calls,
     "call_tool": _call_tool,
-    "model_residency": _simple(EffectType.MODEL_RESIDENCY),
-    "memory_note": _simple(EffectType.MEMORY_NOTE, {"content": "note"}),
-    "memory_query": _simple(EffectType.MEMORY_QUERY, {"limit": "limit_spans", "usernames": "authors"}),
-    "memory_tag": _simple(EffectType.MEMORY_TAG),
-    "memory_compact": _simple(EffectType.MEMORY_COMPACT),
-    "memory_rehydrate": _simple(EffectType.MEMORY_REHYDRATE),
-    "memory_kg_assert": _simple(EffectType.MEMORY_KG_ASSERT),
-    "memory_kg_query": _simple(EffectType.MEMORY_KG_QUERY),
-    "memory_kg_resolve": _simple(EffectType.MEMORY_KG_RESOLVE),
+    "model_residency": _model_residency,
 }
 
 EFFECT_MAPPERS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "llm_call": _llm_outputs,
     "tool_calls": _tool_outputs,
-    "call_tool": _tool_outputs,
-    **{t: _tool_shaped for t in EFFECT_RUNNERS if t.startswith("memory_") or t == "model_residency"},
+    "call_tool": call_tool_outputs,
+    "model_residency": _residency_outputs,
 }

@@ -156,15 +156,33 @@ class ExecEnv:
         """Request an effect whose result lands at ``_temp.effects.<node_id>`` (or ``result_key``)."""
         self.temp()["prev_exec_handle"] = handle
         self.temp_dict("node_outputs").pop(self.node_id, None)
-        visits = self.temp_dict("visits")
-        visits[self.node_id] = int(visits.get(self.node_id, 0)) + 1
-        if visits[self.node_id] > 1:
+        if self.count_visit() > 1:
             # The kernel reuses a completed result with the same (run, node, effect) key: a node that runs
             # again (loops) must request a distinct effect, so later visits carry their visit number.
-            payload = {**payload, "flow_visit": visits[self.node_id]}
+            payload = {**payload, "flow_visit": self.temp_dict("visits")[self.node_id]}
         key = result_key or f"{EFFECTS_KEY}.{self.node_id}"
         target = self.route(handle)
         return StepPlan(node_id=self.node_id, effect=Effect(effect_type, payload, key), next_node=target)
+
+    def count_visit(self) -> int:
+        """Count one more visit of this node (``_temp.visits``) and return the new count."""
+        visits = self.temp_dict("visits")
+        visits[self.node_id] = int(visits.get(self.node_id, 0)) + 1
+        return int(visits[self.node_id])
+
+    def prelude(self, effect_type: EffectType, payload: dict[str, Any], *, result_key: str) -> StepPlan:
+        """Request an effect this node needs *before* its own work, then run this node again.
+
+        The result lands at ``result_key``; the node must remember (in ``_temp``) that it is waiting for
+        it.  Like :meth:`effect`, a later visit of the node (loops) carries ``flow_visit`` so the kernel
+        does not hand back an earlier visit's result.
+        """
+        visit = int(self.temp_dict("visits").get(self.node_id, 0)) + 1
+        if visit > 1:
+            payload = {**payload, "flow_visit": visit}
+        return StepPlan(
+            node_id=self.node_id, effect=Effect(effect_type, payload, result_key), next_node=self.node_id
+        )
 
     def complete(self, output: dict[str, Any]) -> StepPlan:
         return StepPlan(node_id=self.node_id, complete_output=output)

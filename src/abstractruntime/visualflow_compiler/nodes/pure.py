@@ -13,6 +13,7 @@ from typing import Any
 
 from ...core.vars import parse_vars_path, resolve_vars_path
 from .._util import as_dict, as_list
+from .builders import get_context, tool_parameters
 
 __all__ = ["LITERAL_TYPES", "LOCAL_PURE", "evaluate_pure", "pure_builtins", "read_var"]
 
@@ -70,11 +71,6 @@ def _declared_var(inputs: dict[str, Any], data: dict[str, Any], vars: dict[str, 
     return {"name": name, "value": value}
 
 
-def _get_context(inputs: dict[str, Any], data: dict[str, Any], vars: dict[str, Any]) -> dict[str, Any]:
-    context = as_dict(vars.get("context"))
-    return {"context": context, "task": context.get("task"), "messages": context.get("messages") or []}
-
-
 def _walk(value: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, dict):
@@ -108,20 +104,16 @@ def _provider_models(inputs: dict[str, Any], data: dict[str, Any], vars: dict[st
     return {"provider": provider, "models": list(config.get("allowedModels") or [])}
 
 
-def _tool_parameters(inputs: dict[str, Any], data: dict[str, Any], vars: dict[str, Any]) -> dict[str, Any]:
-    return dict(inputs)
-
-
 LOCAL_PURE: dict[str, LocalPure] = {
     **{t: _literal for t in LITERAL_TYPES},
     "get_var": _get_var,
     "bool_var": _declared_var,
     "var_decl": _declared_var,
-    "get_context": _get_context,
+    "get_context": get_context,
     "break_object": _break_object,
     "path_mux": _path_mux,
     "provider_models": _provider_models,
-    "tool_parameters": _tool_parameters,
+    "tool_parameters": tool_parameters,
 }
 _BUILTIN_FIRST = frozenset({"path_mux", "tools_allowlist"})
 

@@ -11,6 +11,7 @@ from ...core.host_vars import check_flow_write, is_host_owned_path
 from ...core.models import EffectType, StepPlan
 from .._util import as_dict
 from .env import ExecEnv, Runner
+from .llm import kg_memory_text, response_schema
 
 __all__ = ["SUBFLOW_MAPPERS", "SUBFLOW_RUNNERS", "agent_workflow_id", "subflow_target"]
 
@@ -69,16 +70,34 @@ def _subflow(env: ExecEnv) -> StepPlan:
 
 
 def _agent(env: ExecEnv) -> StepPlan:
+    """START_SUBWORKFLOW of the node's ReAct agent; task = the ``task`` pin, else ``prompt``.  A ``memory``
+    pin with KG memory enabled first queries the KG (see ``nodes/llm.py``) and adds its block to the
+    child's ``context.messages`` as a system message; ``response_schema``/``resp_schema`` ``$ref``s are
+    resolved."""
     config = as_dict(env.data.get("agentConfig"))
     inputs = env.inputs()
+    task = inputs.get("task") or inputs.get("prompt") or ""
+    memory = kg_memory_text(env, inputs.get("memory"), str(task))
+    if isinstance(memory, StepPlan):
+        return memory
     child: dict[str, Any] = {
         **copy.deepcopy(config),
         **{k: copy.deepcopy(v) for k, v in inputs.items() if v is not None},
     }
-    task = inputs.get("task") or inputs.get("prompt") or ""
+    schema = child.pop("resp_schema", None)
+    schema = child.get("response_schema") or schema
+    if schema:
+        child["response_schema"] = response_schema(env, schema)
     context: dict[str, Any] = copy.deepcopy(as_dict(inputs.get("context")))
-    if inputs.get("include_context") and isinstance(env.vars.get("context"), dict):
+    include = inputs.get("include_context", inputs.get("use_context"))
+    if include and isinstance(env.vars.get("context"), dict):
         context = {**copy.deepcopy(env.vars["context"]), **context}
+    if memory:
+        history = context.get("messages")
+        context["messages"] = [
+            *(history if isinstance(history, list) else []),
+            {"role": "system", "content": memory},
+        ]
     context["task"] = task
     child["context"] = context
     child["task"] = task

@@ -1,9 +1,10 @@
-"""Node types this runtime recognizes but cannot run: media and catalog nodes.
+"""Node types this runtime recognizes but cannot run: the provider/model catalog nodes.
 
-There is no media effect (image/voice generation, transcription, listening) nor a provider/model catalog in
-the kernel (SPEC §2 effect types), so these nodes do **not** pass through: they fail the run as a node error
-(``success: False``, ``_flow_error``, ``_flow_error_node``) and persist tool-shaped outputs
-``{ok: False, success: False, error, results: [{name, success: False, error}]}`` for inspection.
+There is no catalog capability in the kernel (SPEC §2 effect types), so ``model_catalog`` and
+``provider_catalog`` do **not** pass through: they end the run as a node error (``success: False``,
+``_flow_error``, ``_flow_error_node``) and persist tool-shaped outputs
+``{ok: False, success: False, error, results: [{name, success: False, error}]}`` for inspection.  (The
+media nodes run as LLM_CALL / WAIT_EVENT, see ``nodes/media.py``.)
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ from __future__ import annotations
 from ...core.models import StepPlan
 from .env import ExecEnv, Runner
 
-__all__ = ["MEDIA_TYPES", "CATALOG_TYPES", "UNSUPPORTED_RUNNERS"]
+__all__ = ["CATALOG_TYPES", "UNSUPPORTED_RUNNERS"]
 
-MEDIA_TYPES = ("generate_image", "generate_voice", "transcribe_audio", "listen_voice")
 CATALOG_TYPES = ("model_catalog", "provider_catalog")
 
 
 def _unsupported(env: ExecEnv) -> StepPlan:
     node_type = env.node.node_type
-    kind = "media" if node_type in MEDIA_TYPES else "catalog"
     message = (
-        f"node '{env.node_id}' of type '{node_type}' is not supported: this runtime has no {kind} "
+        f"node '{env.node_id}' of type '{node_type}' is not supported: this runtime has no catalog "
         "capability (no effect handler exists for it)"
     )
     env.save_outputs(
@@ -35,4 +34,4 @@ def _unsupported(env: ExecEnv) -> StepPlan:
     return env.fail(message)
 
 
-UNSUPPORTED_RUNNERS: dict[str, Runner] = {t: _unsupported for t in MEDIA_TYPES + CATALOG_TYPES}
+UNSUPPORTED_RUNNERS: dict[str, Runner] = {t: _unsupported for t in CATALOG_TYPES}
