@@ -17,7 +17,9 @@ Python); each parametrized test then checks its flow.
 Before the CLI had an LLM client, tool handlers and the built-in agent, these flows failed: those with an
 ``agent`` node with ``workflow 'visual_react_agent_<flow>_<node>' is not registered``, those with
 ``tool_calls``/``call_tool`` nodes with ``No effect handler registered for tool_calls``, and those with
-``llm_call`` nodes for want of an LLM (:func:`failed_before` gives the reason per flow).
+``llm_call`` nodes for want of an LLM (:func:`failed_before` gives the reason per flow).  The four KG flows
+(:data:`KG_FLOWS`) stopped at ``No effect handler registered for memory_kg_*`` until the CLI registered its
+SQLite KG store.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Options come from ``effectConfig`` overlaid with the pins.  The media model is `
 ``provider``/``model`` pins name the *text* model of the flow: they are never sent with a media call (the
 handler would otherwise use them as the media model), so the host's media default applies.
 
-Outputs: ``result`` (raw), ``success``, ``outputs``; generate_image ``image`` (the first artifact ref),
+Outputs: ``result`` (raw), ``success`` and ``ok`` (the same flag), ``outputs``; generate_image ``image`` (the first artifact ref),
 ``images``, ``artifact_id``; generate_voice ``audio``, ``artifact_id``; transcribe_audio ``text`` and
 ``response`` (the transcript).
 
@@ -27,7 +27,7 @@ Outputs: ``result`` (raw), ``success``, ``outputs``; generate_image ``image`` (t
 effectConfig, default "run">, "prompt"?, "details": {"kind": "listen_voice", "modality": "voice",
 "language"?, "max_seconds"?}}``, so the wait key is ``evt:run:<run_id>:voice_input`` by default.  The host
 resumes it (directly or through EMIT_EVENT ``voice_input``) with ``{"text"/"transcript", "audio"?}``; the
-outputs are ``text``/``transcript`` and ``audio`` (plus ``payload``).
+outputs are ``text``/``transcript`` and ``audio`` (plus ``payload``, ``ok``).
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def _media_outputs(modality: str, pin: str) -> Callable[[Any], dict[str, Any]]:
         out = {
             "result": raw,
             "success": bool(items),
+            "ok": bool(items),
             "outputs": as_dict(raw).get("outputs") or {},
             pin: first.get("artifact_ref"),
             "artifact_id": first.get("artifact_id"),
@@ -118,6 +119,7 @@ def _transcript_outputs(raw: Any) -> dict[str, Any]:
         "text": text,
         "response": text,
         "success": isinstance(text, str),
+        "ok": isinstance(text, str),
         "meta": result.get("metadata"),
     }
 
@@ -147,7 +149,14 @@ def _voice_outputs(raw: Any) -> dict[str, Any]:
     text = _first(body.get("text"), body.get("transcript"))
     if text is None and isinstance(data, str):
         text = data
-    return {"text": text, "transcript": text, "audio": body.get("audio"), "payload": data, "success": True}
+    return {
+        "text": text,
+        "transcript": text,
+        "audio": body.get("audio"),
+        "payload": data,
+        "success": True,
+        "ok": True,
+    }
 
 
 MEDIA_RUNNERS: dict[str, Runner] = {
