@@ -7,6 +7,7 @@ model.  Tools run through AbstractCore's global tool registry.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from abstractruntime.integrations.abstractcore.llm_client import (
     LocalAbstractCoreLLMClient,
     MultiLocalAbstractCoreLLMClient,
 )
+from abstractruntime.integrations.abstractcore.summarizer import AbstractCoreChatSummarizer
 from abstractruntime.integrations.abstractcore.tool_executor import (
     AbstractCoreToolExecutor,
     ApprovalToolExecutor,
@@ -361,3 +363,45 @@ def test_docs_local_mode_snippet_runs_against_the_stub() -> None:
             get_registry().unregister("add_numbers")
     assert namespace["state"].output == {"answer": "The sum is 5"}
     assert namespace["state"].vars["tools"]["results"][0]["output"] == 5
+
+
+def _compact(run: RunState, ctx: Any) -> StepPlan:
+    run.vars.setdefault("context", {})["messages"] = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: we discuss databases"}
+        for i in range(6)
+    ]
+    effect = Effect(EffectType.MEMORY_COMPACT, {"preserve_recent": 2}, "compacted")
+    return StepPlan(node_id="compact", effect=effect, next_node="end")
+
+
+def _compacted(run: RunState, ctx: Any) -> StepPlan:
+    return StepPlan(node_id="end", complete_output={"messages": run.vars["context"]["messages"]})
+
+
+def test_memory_compact_is_summarised_by_the_local_model() -> None:
+    summary = {
+        "summary": "They chose PostgreSQL.",
+        "key_points": ["database: PostgreSQL"],
+        "confidence": 0.9,
+        "focus_alignment": 0.8,
+        "word_count_original": 30,
+        "word_count_summary": 3,
+    }
+    flow = WorkflowSpec(
+        workflow_id="local_compact", entry_node="compact", nodes={"compact": _compact, "end": _compacted}
+    )
+    with OpenAIStubServer([json.dumps(summary)]) as server:
+        runtime = create_local_runtime(provider=PROVIDER, model="stub-model", llm_kwargs=_kwargs(server))
+        state = runtime.tick(workflow=flow, run_id=runtime.start(workflow=flow))
+        (request,) = server.chat_requests  # one direct summarisation call, no LLM_CALL child run
+    assert isinstance(runtime.chat_summarizer, AbstractCoreChatSummarizer)
+    assert state.status == RunStatus.COMPLETED, state.error
+    prompt = json.dumps(request.json["messages"])
+    assert "turn 0: we discuss databases" in prompt and "turn 3: we discuss databases" in prompt
+    assert "turn 4: we discuss databases" not in prompt  # the two newest stay verbatim
+    messages = state.output["messages"]
+    assert len(messages) == 3 and "They chose PostgreSQL." in messages[0]["content"]
+    assert [m["content"] for m in messages[1:]] == [
+        "turn 4: we discuss databases",
+        "turn 5: we discuss databases",
+    ]

@@ -18,7 +18,8 @@ is given; LLM and tool timeouts come from AbstractCore's config manager when it 
 :data:`DEFAULT_LLM_TIMEOUT_S`/:data:`DEFAULT_TOOL_TIMEOUT_S`; the handlers come from ``build_effect_handlers``;
 the executor is registered for approval resumes (``set_tool_executor_for_resume``) and the client is kept on
 ``runtime._abstractcore_llm_client``.  The local factories also merge the model's capabilities into the
-:class:`~abstractruntime.core.config.RuntimeConfig`.
+:class:`~abstractruntime.core.config.RuntimeConfig` and give the runtime an
+:class:`~.summarizer.AbstractCoreChatSummarizer` for MEMORY_COMPACT.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ...storage.observable import ObservableLedgerStore
 from ._abstractcore import DEFAULT_TIMEOUT_S, abstractcore_timeouts, import_abstractcore_module
 from .effect_handlers import build_effect_handlers
 from .llm_client import MultiLocalAbstractCoreLLMClient, RemoteAbstractCoreLLMClient
+from .summarizer import AbstractCoreChatSummarizer
 from .tool_executor import AbstractCoreToolExecutor, PassthroughToolExecutor
 
 __all__ = [
@@ -75,6 +77,7 @@ def _assemble(
     effect_policy: Any = None,
     config: RuntimeConfig | None = None,
     extra_effect_handlers: Mapping[Any, Any] | None = None,
+    chat_summarizer: Any = None,
 ) -> Runtime:
     """The runtime every factory returns: default stores, observable ledger, handlers, resume executor."""
     handlers: dict[Any, Any] = dict(
@@ -89,6 +92,7 @@ def _assemble(
         artifact_store=artifact_store,
         effect_policy=effect_policy,
         config=config,
+        chat_summarizer=chat_summarizer,
     )
     runtime.set_tool_executor_for_resume(tools)
     runtime._abstractcore_llm_client = llm  # type: ignore[attr-defined]  # documented: used by the facades
@@ -253,6 +257,9 @@ def create_local_runtime(
         artifact_store: for media and evidence (default ``InMemoryArtifactStore()``).
         extra_effect_handlers: ``{EffectType: handler}`` added over the LLM and tool handlers.
 
+    MEMORY_COMPACT summaries are written by an :class:`~.summarizer.AbstractCoreChatSummarizer` over the
+    default model.
+
     Raises:
         MissingExtraError: the ``abstractcore`` extra is not installed.
         LLMCallError: AbstractCore could not build the provider (unknown model, credentials, unreachable).
@@ -286,6 +293,7 @@ def create_local_runtime(
         effect_policy=effect_policy,
         config=config,
         extra_effect_handlers=extra_effect_handlers,
+        chat_summarizer=AbstractCoreChatSummarizer(llm.client_for({})),
     )
 
 

@@ -37,17 +37,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import (
-    LLMAuthError,
-    LLMCallError,
-    LLMConnectionError,
-    LLMNotFoundError,
-    LLMRateLimitError,
-    LLMResponseError,
-)
-from ._abstractcore import import_abstractcore_module
+from ...errors import LLMCallError
+from ._abstractcore import import_abstractcore_module, llm_error_from_abstractcore
 from ._schema_model import pydantic_model_from_schema
-from .openai_format import _usage, error_for_status, normalize_tool_calls, parse_json_content, tools_to_openai
+from .openai_format import _usage, normalize_tool_calls, parse_json_content, tools_to_openai
 
 __all__ = ["LocalAbstractCoreLLMClient", "MultiLocalAbstractCoreLLMClient", "llm_error_from_abstractcore"]
 
@@ -62,64 +55,6 @@ _PASSTHROUGH = (
     "trace_metadata",
 )
 _MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
-_CONNECTION_ERRORS = (
-    "ConnectError",
-    "ConnectTimeout",
-    "ReadTimeout",
-    "TimeoutException",
-    "RemoteProtocolError",
-)
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def llm_error_from_abstractcore(exc: BaseException, *, where: str) -> LLMCallError | None:
-    """The typed error for an exception raised by AbstractCore, or None when it is not an AbstractCore or
-    connection error (a bug, which the caller re-raises as is).
-
-    Args:
-        exc: what ``create_llm`` or ``generate`` raised.
-        where: the provider and model (or URL) named in the error, e.g. ``"ollama:qwen3:4b"``.
-
-    Mapping: an HTTP ``status_code`` on the error goes through the remote client's status mapping
-    (401/403 auth, 404, 429, 5xx, other 4xx); otherwise AuthenticationError → ``LLMAuthError``,
-    ModelNotFoundError → ``LLMNotFoundError``, RateLimitError → ``LLMRateLimitError``, an empty completion →
-    retryable ``LLMResponseError``, a connection failure anywhere in the cause chain → ``LLMConnectionError``,
-    any other AbstractCore error → a non-retryable ``LLMCallError``.
-    """
-    if isinstance(exc, LLMCallError):
-        return exc
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    chain = _exception_chain(exc)
-    message = f"{where}: {exc}"
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
-        retry_after = getattr(exc, "retry_after_s", None)
-        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-        return error_for_status(status, headers, str(exc), url=where)
-    if "AuthenticationError" in names:
-        return LLMAuthError(message, url=where)
-    if "ModelNotFoundError" in names:
-        return LLMNotFoundError(message, url=where)
-    if "RateLimitError" in names:
-        return LLMRateLimitError(message, retry_after_s=getattr(exc, "retry_after_s", None), url=where)
-    if "EmptyCompletionError" in names:
-        return LLMResponseError(message, retryable=True, url=where)
-    timed_out = any("Timeout" in type(e).__name__ or isinstance(e, TimeoutError) for e in chain)
-    if timed_out or any(
-        type(e).__name__ in _CONNECTION_ERRORS or isinstance(e, ConnectionError) for e in chain
-    ):
-        return LLMConnectionError(message, timed_out=timed_out, url=where)
-    if "AbstractCoreError" in names:
-        return LLMCallError(message, retryable=False, url=where)
-    return None
 
 
 def _generate_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
