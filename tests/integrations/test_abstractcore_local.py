@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "abstractcore", reason="the local mode needs the optional 'abstractcore' extra (pip install abstractcore)"
-)
+from abstractruntime.errors import MissingExtraError
+from abstractruntime.integrations.abstractcore._abstractcore import import_abstractcore_module
+
+try:  # through the runtime's own import, which keeps the host's logging set-up (see that function)
+    import_abstractcore_module(feature="the local-mode tests")
+except MissingExtraError:
+    pytest.skip(
+        "the local mode needs the optional 'abstractcore' extra (pip install abstractcore)",
+        allow_module_level=True,
+    )
 
 import abstractcore
 from abstractcore.core.retry import RetryConfig

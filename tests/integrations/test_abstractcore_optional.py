@@ -8,6 +8,7 @@ simulated with ``sys.modules['abstractcore'] = None`` (Python then refuses to im
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -90,3 +91,25 @@ def test_local_names_are_public_at_the_documented_paths() -> None:
         factory.__all__
     )
     assert integration.RuntimeConfig is factory.RuntimeConfig
+
+
+def test_loading_abstractcore_leaves_the_hosts_root_logger_alone() -> None:
+    """AbstractCore's import sets the root logger to ERROR with a stdout handler; the runtime undoes that."""
+    code = textwrap.dedent(
+        """
+        import logging
+        from abstractruntime.errors import MissingExtraError
+        from abstractruntime.integrations.abstractcore._abstractcore import import_abstractcore_module
+
+        root = logging.getLogger()
+        root.setLevel(logging.INFO)
+        try:
+            import_abstractcore_module(feature="test")
+        except MissingExtraError:
+            print("absent")
+        else:
+            print(root.level, len(root.handlers))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in {"absent", f"{logging.INFO} 0"}

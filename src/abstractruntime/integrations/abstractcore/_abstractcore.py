@@ -9,6 +9,8 @@ turns a missing package into :class:`~abstractruntime.errors.MissingExtraError` 
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 from types import ModuleType
 
 from ...errors import (
@@ -49,12 +51,32 @@ def import_abstractcore_module(name: str = "abstractcore", *, feature: str) -> M
     """
     root = name.split(".", 1)[0]
     try:
+        if root == "abstractcore" and root not in sys.modules:
+            return _import_keeping_host_logging(name)
         return importlib.import_module(name)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or ""
         if missing and missing.split(".", 1)[0] != root:
             raise  # the package is there but one of its own dependencies is broken: show that error
         raise MissingExtraError(feature=feature, extra=ABSTRACTCORE_EXTRA, module=root) from exc
+
+
+def _import_keeping_host_logging(name: str) -> ModuleType:
+    """Import ``name`` and undo what AbstractCore's import does to the *host's* logging.
+
+    Importing ``abstractcore`` (2.18) sets the root logger to ERROR and adds a stdout handler to it, which
+    would silence and redirect the warnings of the host application; the root logger's level and handlers
+    are put back as they were.
+    """
+    root_logger = logging.getLogger()
+    level, handlers = root_logger.level, list(root_logger.handlers)
+    try:
+        return importlib.import_module(name)
+    finally:
+        root_logger.setLevel(level)
+        for handler in list(root_logger.handlers):
+            if handler not in handlers:
+                root_logger.removeHandler(handler)
 
 
 def abstractcore_timeouts() -> tuple[float, float]:
