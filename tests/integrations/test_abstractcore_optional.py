@@ -113,3 +113,18 @@ def test_loading_abstractcore_leaves_the_hosts_root_logger_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() in {"absent", f"{logging.INFO} 0"}
+
+
+def test_resolved_media_reach_abstractcore_as_its_media_dicts() -> None:
+    """The LLM_CALL handler resolves media to ``MediaInput``; the local client hands AbstractCore its dict form."""
+    from abstractruntime.integrations.abstractcore.local_client import _abstractcore_media
+    from abstractruntime.integrations.abstractcore.media import MediaInput
+
+    image = MediaInput(content=b"\x89PNG", content_type="image/png", name="a.png", source="artifact:x")
+    converted = _abstractcore_media([image, "/already/a/path.png"])
+    assert converted is not None
+    assert converted[0]["media_type"] == "image"
+    assert converted[0]["content_format"] == "base64"
+    assert converted[1] == "/already/a/path.png"
+    assert _abstractcore_media(None) is None
+    assert _abstractcore_media(image) == [image.to_abstractcore()]

@@ -40,6 +40,7 @@ from typing import Any
 from ...errors import LLMCallError
 from ._abstractcore import import_abstractcore_module, llm_error_from_abstractcore
 from ._schema_model import pydantic_model_from_schema
+from .media import MediaInput
 from .openai_format import _usage, normalize_tool_calls, parse_json_content, tools_to_openai
 
 __all__ = ["LocalAbstractCoreLLMClient", "MultiLocalAbstractCoreLLMClient", "llm_error_from_abstractcore"]
@@ -68,6 +69,12 @@ def _generate_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
             schema, name=str(params.get("response_schema_name") or "Response")
         )
     return kwargs
+
+
+def _abstractcore_media(media: Any) -> list[Any] | None:
+    items = media if isinstance(media, list) else [media] if media else []
+    out = [item.to_abstractcore() if isinstance(item, MediaInput) else item for item in items]
+    return out or None
 
 
 class LocalAbstractCoreLLMClient:
@@ -149,7 +156,8 @@ class LocalAbstractCoreLLMClient:
             messages: earlier turns ``[{role, content, ...}]``.
             system_prompt: the system prompt.
             tools: tool specs (plain ``{name, description, parameters}`` or OpenAI format).
-            media: passed to AbstractCore as is (paths, media dicts).
+            media: resolved :class:`~.media.MediaInput` items (what the LLM_CALL handler passes) are given
+                to AbstractCore as its ``MediaContent`` dicts; anything else (paths, media dicts) as is.
             params: see the module docstring; also ``trace_id`` (returned as ``trace_id``).
 
         Returns:
@@ -175,7 +183,7 @@ class LocalAbstractCoreLLMClient:
                 messages=chat or None,
                 system_prompt=system_prompt or None,
                 tools=specs or None,
-                media=media or None,
+                media=_abstractcore_media(media),
                 **kwargs,
             )
         except Exception as exc:
