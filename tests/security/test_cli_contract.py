@@ -38,7 +38,8 @@ FAILING_FLOW = {
             "type": "on_flow_start",
             "data": {"outputs": [{"id": "exec-out", "type": "execution"}]},
         },
-        {"id": "img", "type": "generate_image", "data": {"inputs": [{"id": "exec-in", "type": "execution"}]}},
+        # A catalog node has no capability in this runtime: a node error (success: False).
+        {"id": "img", "type": "model_catalog", "data": {"inputs": [{"id": "exec-in", "type": "execution"}]}},
     ],
     "edges": [
         {
@@ -269,7 +270,7 @@ def test_failed_nodes_and_success_false_exit_4(tmp_path: Path, db: Path) -> None
     node_failed = _run("--store", store, "run", str(flow))
     _no_traceback(node_failed)
     assert node_failed.returncode == 4 and "success: false" in node_failed.stdout
-    assert "generate_image" in node_failed.stderr
+    assert "model_catalog" in node_failed.stderr
     as_json = _run("--store", store, "run", str(flow), "--json", "-q")
     assert as_json.returncode == 4 and json.loads(as_json.stdout)["output"]["success"] is False
     soft = _run("--store", store, "run", "pyflows.py:soft_fail", cwd=tmp_path)
