@@ -54,7 +54,8 @@ EXEC_PINS: dict[str, tuple[str, str]] = {
     # LLM, tools, models, media
     "llm_call": (
         ">exec-in prompt:string system:string provider:provider model:model tools:tools "
-        "include_context:boolean response_schema:object temperature:number seed:number",
+        "include_context:boolean response_schema:object temperature:number seed:number memory:memory "
+        "context:object max_input_tokens:number max_output_tokens:number",
         ">exec-out response:string result:object tool_calls:array meta:object success:boolean",
     ),
     "tool_calls": (
@@ -63,25 +64,31 @@ EXEC_PINS: dict[str, tuple[str, str]] = {
     ),
     "call_tool": (
         ">exec-in tool_call:object allowed_tools:array",
-        ">exec-out result success:boolean results:array",
+        ">exec-out result success:boolean results:array error:string",
     ),
     "model_residency": (
         ">exec-in operation:string provider:provider model:model task:string",
         ">exec-out ok:boolean success:boolean raw:object",
     ),
     "generate_image": (
-        ">exec-in prompt:string provider:provider model:model",
-        ">exec-out image:object ok:boolean",
+        ">exec-in prompt:string provider:provider model:model media_provider:provider media_model:model "
+        "size:string n:number format:string",
+        ">exec-out image:object images:array artifact_id:string result:object ok:boolean success:boolean",
     ),
     "generate_voice": (
-        ">exec-in text:string provider:provider model:model",
-        ">exec-out audio:object ok:boolean",
+        ">exec-in text:string provider:provider model:model media_provider:provider media_model:model "
+        "voice:string format:string language:string",
+        ">exec-out audio:object artifact_id:string result:object ok:boolean success:boolean",
     ),
     "transcribe_audio": (
-        ">exec-in audio:object provider:provider model:model",
-        ">exec-out text:string ok:boolean",
+        ">exec-in audio:object provider:provider model:model media_provider:provider media_model:model "
+        "language:string prompt:string",
+        ">exec-out text:string response:string result:object ok:boolean success:boolean",
     ),
-    "listen_voice": (">exec-in prompt:string", ">exec-out text:string ok:boolean"),
+    "listen_voice": (
+        ">exec-in prompt:string scope:string language:string max_seconds:number",
+        ">exec-out text:string transcript:string audio:object ok:boolean success:boolean",
+    ),
     "model_catalog": (">exec-in provider:provider", ">exec-out models:array ok:boolean"),
     "provider_catalog": (">exec-in", ">exec-out providers:array ok:boolean"),
     # memory
@@ -92,11 +99,11 @@ EXEC_PINS: dict[str, tuple[str, str]] = {
     ),
     "memory_query": (
         ">exec-in query:string limit:number tags:object tags_mode:string usernames:array locations:array "
-        "since:string until:string scope:string",
+        "since:string until:string scope:string recall_level:string",
         ">exec-out results:array rendered:string",
     ),
     "memory_tag": (
-        ">exec-in span_id:string tags:object merge:boolean",
+        ">exec-in span_id:string tags:object merge:boolean scope:string",
         ">exec-out success:boolean rendered:string",
     ),
     "memory_compact": (
@@ -108,8 +115,8 @@ EXEC_PINS: dict[str, tuple[str, str]] = {
         ">exec-out inserted:number skipped:number",
     ),
     "memory_kg_assert": (
-        ">exec-in assertions:assertions scope:string span_id:string owner_id:string",
-        ">exec-out assertion_ids:array count:number ok:boolean",
+        ">exec-in assertions:assertions scope:string span_id:string owner_id:string attributes_defaults:object",
+        ">exec-out assertion_ids:array count:number ok:boolean raw:object",
     ),
     "memory_kg_query": (
         ">exec-in query_text:string subject:string predicate:string object:string since:string until:string "
@@ -209,7 +216,7 @@ DATA_PINS: dict[str, tuple[str, str]] = {
     "make_meta": ("", "meta:object"),
     "make_scratchpad": ("", "scratchpad:object"),
     "path_mux": ("select:number in0 in1 fallback", "out"),
-    "tool_parameters": ("", ""),
+    "tool_parameters": ("tool_name:string arguments:object", "tool_call:object"),
     "provider_models": ("provider:provider allowed_models:array", "provider:provider models:array"),
     # JSON, agents, clock
     "parse_json": ("text:string", "result:object"),
