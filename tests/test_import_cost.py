@@ -66,6 +66,7 @@ KERNEL_MODULES = {
     "abstractruntime.core.engine.tool_calls",
     "abstractruntime.core.engine.traces",
     "abstractruntime.storage",
+    "abstractruntime.core.ports",
     "abstractruntime.storage.base",
     "abstractruntime.storage.leases",
 }

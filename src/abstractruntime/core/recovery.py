@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import CapabilityError, ConcurrencyError
-from ..storage.base import QueryableRunStore, RevisionedRunStore
 from .clock import parse_iso
 from .engine.control import RunControl
 from .engine.store_access import is_paused
 from .leases import LeaseKeeper
 from .models import RunState, RunStatus
+from .ports import QueryableRunStore, RevisionedRunStore
 from .spec import WorkflowSpec
 
 if TYPE_CHECKING:

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import UnknownNodeError
-from ..storage.base import LedgerStore, RunStore
 from .budget import set_budget_caps
 from .clock import SYSTEM_CLOCK, Clock, to_iso
 from .config import RuntimeConfig
@@ -36,6 +35,7 @@ from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
 from .models import RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome
 from .policy import DefaultEffectPolicy, EffectPolicy
+from .ports import LedgerStore, RunStore
 from .recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS, RecoveryOutcome, RunRecovery, WorkflowLookup
 from .runtime_queries import RuntimeQueries
 from .spec import RunContext, WorkflowSpec

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import InvalidEventKeyError
-from ...storage.base import QueryableRunStore
 from ..clock import to_iso
 from ..event_keys import build_event_wait_key, resolve_scope_id, wildcard_event_wait_key
 from ..models import Effect, RunState, RunStatus, WaitReason
 from ..outcome import EffectOutcome
+from ..ports import QueryableRunStore
 from .kernel import Kernel
 
 __all__ = ["event_envelope", "make_emit_event_handler"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from ...storage.base import LedgerStore, RunStore
 from ..models import RunState
+from ..ports import LedgerStore, RunStore
 from ..spec import WorkflowSpec
 
 __all__ = ["Kernel"]

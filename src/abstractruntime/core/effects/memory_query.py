@@ -63,7 +63,7 @@ class _QueryError(ValueError):
 
 
 def _limits(payload: dict[str, Any], warnings: list[str]) -> tuple[dict[str, Any], str | None]:
-    from ...memory.recall_levels import get_recall_level
+    from .recall_levels import get_recall_level
 
     base = dict(_DEFAULTS)
     name = payload.get("recall_level")

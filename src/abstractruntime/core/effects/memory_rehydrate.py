@@ -29,7 +29,7 @@ __all__ = ["make_memory_rehydrate_handler", "recall_effort"]
 
 def recall_effort(level_name: Any, warnings: list[str]) -> tuple[str | None, int | None]:
     """``(recall level name, its rehydrate max_messages)``; an unknown name adds a warning."""
-    from ...memory.recall_levels import get_recall_level
+    from .recall_levels import get_recall_level
 
     if level_name is None or (isinstance(level_name, str) and not level_name.strip()):
         return None, None

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ...storage.base import RunStore
 from ..clock import to_iso
 from ..models import RunState, RunStatus
+from ..ports import RunStore
 from .kernel import Kernel
 from .run_updates import create_run_if_missing, update_run
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ...errors import CapabilityError, ConcurrencyError, RunNotFoundError
-from ...storage.base import LedgerStore, RevisionedRunStore, RunStore
 from ..models import RunState, StepRecord
+from ..ports import LedgerStore, RevisionedRunStore, RunStore
 
 __all__ = ["DEFAULT_ATTEMPTS", "create_run_if_missing", "update_run"]
 

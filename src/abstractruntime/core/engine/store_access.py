@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConcurrencyError, NotJsonSafeError, RunNotFoundError
-from ...storage.base import (
+from ..jsonable import find_non_json_safe
+from ..models import RunState, RunStatus, StepRecord
+from ..ports import (
     LedgerStore,
     RevisionedRunStore,
     RunStore,
@@ -27,8 +29,6 @@ from ...storage.base import (
     find_completed_in,
     find_started_in,
 )
-from ..jsonable import find_non_json_safe
-from ..models import RunState, RunStatus, StepRecord
 from .records import failure_record, status_record
 
 __all__ = ["StoreAccess", "WorkingRun", "is_paused"]
