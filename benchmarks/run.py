@@ -12,6 +12,10 @@ Workloads (see docs/performance.md):
   them: starts/s, resumes/s, bytes on disk per waiting run, peak RSS (one subprocess per backend).
 * ``W3`` — one run of up to 5,000 effect steps; µs/step over the last 100 steps at each length.
 * ``CEILING`` — bare ``INSERT`` + ``COMMIT`` loop on a fresh WAL database with the same pragmas.
+* ``W4`` (event fan-out to 1,000 listeners: ``W4`` through EMIT_EVENT, ``W4-external`` through
+  ``Scheduler.emit_event``) and ``W5`` (one run of 800 effect steps) — in ``benchmarks/workloads.py``
+  (public API only), one subprocess per backend.  ``--compare PYTHON`` runs W1, W2, W4, W5 there and
+  on another implementation, alternating (``benchmarks/compare.py``).
 
 A ``{"bench": "ratio", ...}`` line compares W1-kernel-effect SQLite steps/s with the ceiling when
 both ran.  Standard library only.
@@ -43,7 +47,7 @@ from abstractruntime import Effect, EffectType, RunStatus, Runtime, StepPlan, Wo
 from abstractruntime.core.runtime import EffectOutcome  # noqa: E402
 from abstractruntime.storage.urls import Stores, open_stores  # noqa: E402
 
-ALL_BENCHES = ("W1", "W2", "W3", "CEILING")
+ALL_BENCHES = ("W1", "W2", "W3", "CEILING", "W4", "W5")
 ALL_BACKENDS = ("memory", "files", "sqlite_full", "sqlite_normal")
 W2_BACKENDS = ("memory", "files", "sqlite_full")
 W3_BACKENDS = ("memory", "files", "sqlite_full")
@@ -442,12 +446,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter runs (smoke test)")
     parser.add_argument("--only", help=f"comma-separated workloads ({','.join(ALL_BENCHES)})")
     parser.add_argument("--backends", help=f"comma-separated backends ({','.join(ALL_BACKENDS)})")
+    parser.add_argument("--compare", help="another implementation's Python (or venv): see compare.py")
     parser.add_argument("--w2-child", help=argparse.SUPPRESS)
     parser.add_argument("--w2-runs", type=int, default=2000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.w2_child:
         w2_child(args.w2_child, args.w2_runs)
         return 0
+    if args.compare:  # the portable workloads, side by side with another implementation
+        import compare
+
+        return compare.main(
+            ["--compare", args.compare]
+            + (["--quick"] if args.quick else [])
+            + ([f"--only={args.only}"] if args.only else [])
+            + ([f"--backends={args.backends}"] if args.backends else [])
+        )
     benches = parse_list(args.only.upper() if args.only else None, ALL_BENCHES, "workload")
     backends = parse_list(args.backends, ALL_BACKENDS, "backend")
     ceiling: dict[str, float] = {}
@@ -472,6 +486,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     if "W3" in benches:
         bench_w3(backends, args.quick)
+    for bench in ("W4", "W5"):
+        if bench in benches:
+            import compare  # benchmarks/ is sys.path[0] when this file runs as a script
+
+            for workload in ("W4", "W4-external") if bench == "W4" else ("W5",):
+                for backend in backends:
+                    line = compare.run_side(sys.executable, True, workload, backend, args.quick)
+                    print(json.dumps(line), flush=True)
     return 0
 
 
