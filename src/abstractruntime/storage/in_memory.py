@@ -2,18 +2,19 @@
 
 ``InMemoryRunStore`` stores the very object it is given (``load`` returns the live object, as the
 specification documents), keeps a revision per run for optimistic concurrency, and answers every
-query.  ``InMemoryLedgerStore`` keeps ``asdict`` snapshots taken at append time plus an index of
-completed records by idempotency key.  ``InMemoryLeaseStore`` keeps run leases (``leases.py``).  All
+query.  ``InMemoryLedgerStore`` keeps record dicts taken at append time (``StepRecord.to_dict`` with the
+nested ``effect``/``result`` copied, so later edits of the caller's objects never reach the ledger) plus
+an index of completed records by idempotency key.  ``InMemoryLeaseStore`` keeps run leases (``leases.py``).  All
 are thread-safe; nothing survives the process.
 """
 
 from __future__ import annotations
 
 import builtins
+import copy
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -141,7 +142,7 @@ class InMemoryRunStore(RunStore):
 
 
 class InMemoryLedgerStore(LedgerStore):
-    """Ledger records kept as ``asdict`` snapshots per run, with an idempotency-key index."""
+    """Ledger records kept as snapshot dicts per run, with an idempotency-key index."""
 
     def __init__(self) -> None:
         self._records: dict[str, builtins.list[dict[str, Any]]] = {}
@@ -167,7 +168,9 @@ class InMemoryLedgerStore(LedgerStore):
                 last = self._append_locked(record)
 
     def _append_locked(self, record: StepRecord) -> dict[str, Any]:
-        data = asdict(record)
+        data = record.to_dict()
+        data["effect"] = _copy_tree(record.effect)
+        data["result"] = _copy_tree(record.result)
         self._records.setdefault(record.run_id, []).append(data)
         key = record.idempotency_key
         if key:
@@ -202,6 +205,22 @@ class InMemoryLedgerStore(LedgerStore):
         with self._lock:
             counts = {run_id: len(self._records.get(run_id, ())) for run_id in run_ids}
         return {run_id: n for run_id, n in counts.items() if n > 0}
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_tree(value: Any) -> Any:
+    """A deep copy of ``value``: plain dicts and lists rebuilt, JSON scalars shared, anything else
+    through ``copy.deepcopy`` (the same isolation as ``asdict``, several times faster on JSON data)."""
+    cls = type(value)
+    if cls in _ATOMS:
+        return value
+    if cls is dict:
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if cls is list:
+        return [_copy_tree(item) for item in value]
+    return copy.deepcopy(value)
 
 
 class InMemoryLeaseStore(LeaseRules):
