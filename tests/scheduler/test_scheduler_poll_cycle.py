@@ -11,6 +11,7 @@ import pytest
 from scheduler_support import make_timer_flow
 
 from abstractruntime import InMemoryLedgerStore, InMemoryRunStore, RunState, Runtime, StepPlan
+from abstractruntime.core.effects.wake import group_commit_of
 from abstractruntime.errors import ConcurrencyError
 from abstractruntime.scheduler import ScheduledRuntime, Scheduler, WorkflowRegistry, create_scheduled_runtime
 from abstractruntime.storage.urls import open_stores
@@ -133,17 +134,24 @@ def test_runs_that_stay_due_do_not_starve_the_runs_behind_them(
     assert all(sr.get_state(r).status.value == "waiting" for r in paused)
 
 
-def test_a_tick_that_loses_a_concurrency_race_is_skipped(
+def test_a_tick_that_loses_a_concurrency_race_is_skipped_then_retried(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Real race on SQLite: while the scheduler ticks a run, another runtime writes it."""
+    """Real race on SQLite: while the scheduler ticks a run, another runtime writes it.
+
+    With ``group_commit`` (batched wakes) the commit ending the UNTIL wait stays committed and only the
+    step after it lost the race: the run is RUNNING at its resume node.  Without it the whole tick is
+    undone and the run stays due.  Either way it is not counted, and the next cycle ticks it again."""
     url = f"sqlite:///{tmp_path / 'race.db'}"
     ours, theirs = open_stores(url), open_stores(url)
     try:
         host = Runtime(run_store=theirs.run_store, ledger_store=theirs.ledger_store, clock=clock)
+        meddled: list[str] = []
 
         def meddle(run: RunState, ctx: Any) -> StepPlan:
-            host.update_limits(run.run_id, {"max_iterations": 7})  # the host writes the run meanwhile
+            if not meddled:  # the host writes the run meanwhile, once
+                meddled.append(run.run_id)
+                host.update_limits(run.run_id, {"max_iterations": 7})
             return StepPlan(node_id="done", complete_output={"ok": True})
 
         failures: list[str] = []
@@ -163,8 +171,16 @@ def test_a_tick_that_loses_a_concurrency_race_is_skipped(
         assert failures == []
         assert sr.stats.runs_failed == 0 and sr.stats.errors == []
         assert f"run {raced} was advanced by another driver; skipped" in caplog.text
-        assert sr.get_state(raced).status.value == "waiting"  # nothing of the losing tick was written
-        assert sr.get_state(raced).vars["_limits"]["max_iterations"] == 7
+        state = sr.get_state(raced)
+        batched = group_commit_of(ours.run_store) is not None
+        assert (state.status.value, state.current_node) == (
+            ("running", "done") if batched else ("waiting", "wait")
+        )
+        assert state.vars["_limits"]["max_iterations"] == 7  # the host's write was kept
+        assert sr.scheduler.poll_once() == 1  # the next cycle ticks it again
+        assert resumed == [fine, raced]
+        assert sr.get_state(raced).status.value == "completed"
+        assert sr.scheduler.poll_once() == 0
     finally:
         ours.close()
         theirs.close()

@@ -1,23 +1,26 @@
 """External event delivery and tree cancellation for the ``Scheduler`` (private; SPEC §8.2).
 
 Only runs WAITING on the exact key ``build_event_wait_key(...)`` are resumed (no wildcard), paused runs
-are skipped, and each listener is resumed with its own key and the envelope, then ticked.  A listener
-resumed by another driver meanwhile is skipped; one whose tick raises is recorded in the stats and
-delivery goes on.  Each resume holds the listener's lease when it is free (see ``_polling.driving``).
+are skipped, and each listener is resumed with its own key and the envelope, then ticked — through
+the same delivery function as the EMIT_EVENT effect (``core.effects.events.deliver_to_listeners``), so
+on a store with ``group_commit()`` the resumes commit in batches.  A listener resumed by another driver
+meanwhile is skipped; one whose tick raises is recorded in the stats and delivery goes on.  Each resume
+holds the listener's lease when it is free (see ``_polling.driving``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..core.effects.events import event_envelope
-from ..core.engine.store_access import is_paused
+from ..core.effects.events import deliver_to_listeners, event_envelope, find_listeners
 from ..core.event_keys import build_event_wait_key, normalize_event_scope
-from ..core.models import RunState, RunStatus, WaitReason
+from ..core.models import RunState, RunStatus
 from ..core.runtime import Runtime
-from ..errors import ConcurrencyError, ResumeError
+from ..core.spec import WorkflowSpec
 from ..storage.base import QueryableRunStore
 from ._polling import StatsBook, driving
 from .registry import WorkflowRegistry
@@ -57,10 +60,7 @@ def deliver_event(
     wait_key = build_event_wait_key(
         scope=scope, name=name, session_id=session_id, workflow_id=workflow_id, run_id=run_id
     )
-    candidates = store.list_runs(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit)
-    listeners = [
-        c for c in candidates if c.waiting is not None and c.waiting.wait_key == wait_key and not is_paused(c)
-    ]
+    listeners, _candidates = find_listeners(store, (wait_key,), limit=limit)
     envelope = event_envelope(
         event_id=None,
         name=str(name).strip(),
@@ -70,29 +70,38 @@ def deliver_event(
         emitted_at=envelope_at,
         emitter={"source": "external"},
     )
-    delivered: list[RunState] = []
+    registered: list[tuple[RunState, WorkflowSpec]] = []
+    missing: str | None = None
     for listener in listeners:
-        spec = registry.get_or_raise(listener.workflow_id)
-        try:
-            with driving(runtime, listener.run_id):
-                state = runtime.resume(
-                    workflow=spec,
-                    run_id=listener.run_id,
-                    wait_key=wait_key,
-                    payload=envelope,
-                    max_steps=max_steps,
-                )
-        except (ConcurrencyError, ResumeError) as exc:
-            _log.debug(
-                "scheduler: listener %s was resumed by another driver; skipped (%s)", listener.run_id, exc
-            )
-            continue
-        except Exception as exc:  # noqa: BLE001 - one listener's failure never stops delivery to the others
-            book.failed(listener.run_id, exc)
-            continue
-        book.resumed(state)
-        delivered.append(state)
+        spec = registry.get(listener.workflow_id)
+        if spec is None:  # SPEC §8.2: delivery stops at the first unregistered workflow, which raises
+            missing = listener.workflow_id
+            break
+        registered.append((listener, spec))
+    outcomes = deliver_to_listeners(
+        runtime,
+        registered,
+        envelope=envelope,
+        max_steps=max_steps,
+        guard=lambda listener_id: _holding_lease(runtime, listener_id),
+    )
+    delivered: list[RunState] = []
+    for outcome in outcomes:
+        if outcome.status == "advanced" and outcome.state is not None:
+            book.resumed(outcome.state)
+            delivered.append(outcome.state)
+        elif outcome.status == "failed" and outcome.error is not None:
+            book.failed(outcome.run.run_id, outcome.error)
+    if missing is not None:
+        registry.get_or_raise(missing)
     return delivered
+
+
+@contextmanager
+def _holding_lease(runtime: Runtime, run_id: str) -> Iterator[bool]:
+    """Hold the listener's lease when it is free; deliver either way (the revision check decides)."""
+    with driving(runtime, run_id):
+        yield True
 
 
 def cancel_tree(

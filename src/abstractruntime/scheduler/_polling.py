@@ -4,6 +4,9 @@ One cycle, at one ``now`` (the scheduler clock's, UTC ISO-8601):
 
 1. **Due timers.**  ``list_due_wait_until(now_iso=now, limit=batch_size)`` is repeated until a batch
    comes back short, and every due run that is not paused is ticked (the tick ends the UNTIL wait).
+   On a store with ``group_commit()`` (SQLite) the ticks that end the waits of a batch share one
+   transaction and each run's following steps are ticked after it, one run at a time; see
+   ``_timers.py``.  Elsewhere each run is ticked once, as a whole.
    A woken run leaves the due list: its wait is over, and a new WAIT_UNTIL it reaches is due after
    ``now`` (one due at or before it completes at once).  Runs that stay due (paused, failed before the
    wait ended, lost a race) are remembered, never ticked twice in a cycle, and widen the next query by
@@ -42,6 +45,7 @@ from ..core.models import RunState, RunStatus, WaitReason
 from ..core.runtime import Runtime
 from ..errors import ConcurrencyError, ResumeError
 from ..storage.base import QueryableRunStore
+from ._timers import TimerWaker
 from .registry import WorkflowRegistry
 
 __all__ = [
@@ -198,12 +202,16 @@ class PollCycle:
         batch_size: int,
         max_recovery_attempts: int | None = None,
     ) -> None:
-        self._runtime = runtime
-        self._store = store
-        self._registry = registry
-        self._book = book
-        self._batch_size = batch_size
+        self._runtime, self._store, self._registry, self._book = runtime, store, registry, book
         self._max_recovery_attempts = max_recovery_attempts
+        self._timers = TimerWaker(
+            runtime,
+            store,
+            registry=registry,
+            book=book,
+            batch_size=batch_size,
+            guard=lambda run_id: driving(runtime, run_id),
+        )
 
     def run(self, now_iso: str, cancel: threading.Event) -> int:
         """One cycle at ``now_iso``; stops before the next run once ``cancel`` is set.
@@ -215,54 +223,7 @@ class PollCycle:
         advanced = 0
         if self._max_recovery_attempts is not None:
             advanced += self._recover_stranded()
-        return advanced + self._wake_due_timers(now_iso, cancel) + self._resume_finished_parents(cancel)
-
-    def _wake_due_timers(self, now_iso: str, cancel: threading.Event) -> int:
-        handled: set[str] = set()
-        woken = 0
-        limit = self._batch_size
-        while not cancel.is_set():
-            try:
-                batch = self._store.list_due_wait_until(now_iso=now_iso, limit=limit)
-            except Exception as exc:  # noqa: BLE001 - recorded; the parent pass still runs, the next cycle retries
-                self._book.error(f"due-timer query failed: {type(exc).__name__}: {exc}")
-                _log.exception("scheduler: due-timer query failed")
-                return woken
-            stale = kept = 0
-            for run in batch:
-                if run.run_id in handled:
-                    stale += 1  # handled this cycle and still due: never tick it twice
-                    continue
-                if cancel.is_set():
-                    break
-                handled.add(run.run_id)
-                if self._wake_timer(run):
-                    woken += 1
-                else:
-                    kept += 1
-            if len(batch) < limit:
-                return woken
-            limit = self._batch_size + stale + kept
-        return woken
-
-    def _wake_timer(self, run: RunState) -> bool:
-        if is_paused(run):
-            return False
-        try:
-            spec = self._registry.get_or_raise(run.workflow_id)
-            with driving(self._runtime, run.run_id) as mine:
-                if not mine:
-                    _log.debug("scheduler: run %s is leased by another driver; skipped", run.run_id)
-                    return False
-                state = self._runtime.tick(workflow=spec, run_id=run.run_id)
-        except ConcurrencyError as exc:
-            _log.debug("scheduler: run %s was advanced by another driver; skipped (%s)", run.run_id, exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - one run's failure is recorded, never stops the cycle
-            self._book.failed(run.run_id, exc)
-            return False
-        self._book.resumed(state)
-        return True
+        return advanced + self._timers.wake_due(now_iso, cancel) + self._resume_finished_parents(cancel)
 
     def _resume_finished_parents(self, cancel: threading.Event) -> int:
         try:

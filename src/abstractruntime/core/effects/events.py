@@ -4,14 +4,18 @@ Listeners are the WAITING runs whose wait key equals the event's key, or the sco
 ``evt:{scope}:{scope_id}:*``.  Each is resumed with the event envelope at its ``result_key`` and,
 by default (``max_steps`` 0), left RUNNING at its resume node for the host to tick.  Delivery is
 at-least-once and best effort: one failing listener is reported, not raised.
+
+:func:`deliver_to_listeners` is the one delivery path, shared with ``Scheduler.emit_event``: on a
+store with ``group_commit()`` (SQLite) the listeners' resumes commit in batches, one transaction per
+batch (see :mod:`abstractruntime.core.effects.wake`).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...errors import InvalidEventKeyError
 from ..clock import to_iso
@@ -19,9 +23,13 @@ from ..event_keys import build_event_wait_key, resolve_scope_id, wildcard_event_
 from ..models import Effect, RunState, RunStatus, WaitReason
 from ..outcome import EffectOutcome
 from ..ports import QueryableRunStore
+from ..spec import WorkflowSpec
 from .kernel import Kernel
 
-__all__ = ["event_envelope", "make_emit_event_handler"]
+if TYPE_CHECKING:  # loaded at the first delivery: `import abstractruntime` stays as small as it was
+    from .wake import Guard, WakeOutcome
+
+__all__ = ["deliver_to_listeners", "event_envelope", "find_listeners", "make_emit_event_handler"]
 
 _log = logging.getLogger("abstractruntime.effects.events")
 _CANDIDATE_LIMIT = 10000
@@ -95,14 +103,7 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
         if not isinstance(store, QueryableRunStore):
             return EffectOutcome.failed("emit_event requires a QueryableRunStore to find listeners")
         wildcard = wildcard_event_wait_key(scope=scope, scope_id=scope_id)
-        candidates = store.list_runs(
-            status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=_CANDIDATE_LIMIT
-        )
-        listeners = [
-            c
-            for c in candidates
-            if c.waiting is not None and c.waiting.wait_key in (wait_key, wildcard) and not _is_paused(c)
-        ]
+        listeners, candidates = find_listeners(store, (wait_key, wildcard), limit=_CANDIDATE_LIMIT)
         report: dict[str, Any] = {
             "wait_key": wait_key,
             "name": str(name),
@@ -136,38 +137,103 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
             emitted_at=to_iso(kernel.now()),
             emitter={"run_id": run.run_id, "workflow_id": run.workflow_id, "node_id": run.current_node},
         )
-        max_steps = int(payload.get("max_steps") or 0)
+        registered: list[tuple[RunState, Any]] = []
         for listener in listeners:
-            _deliver(kernel, registry, listener, envelope=envelope, max_steps=max_steps, report=report)
+            spec = registry.get(listener.workflow_id)
+            if spec is None:
+                report["resumed"].append(
+                    {"run_id": listener.run_id, "status": "skipped", "error": "workflow_not_registered"}
+                )
+            else:
+                registered.append((listener, spec))
+        outcomes = deliver_to_listeners(
+            kernel, registered, envelope=envelope, max_steps=int(payload.get("max_steps") or 0)
+        )
+        for outcome in outcomes:
+            if outcome.status == "advanced" and outcome.state is not None:
+                report["delivered"] += 1
+                report["delivered_to"].append(outcome.run.run_id)
+                status = RunStatus(outcome.state.status).value
+                report["resumed"].append({"run_id": outcome.run.run_id, "status": status})
+            else:
+                _log.warning("event delivery to run %s failed: %s", outcome.run.run_id, outcome.error)
+                report["resumed"].append(
+                    {"run_id": outcome.run.run_id, "status": "error", "error": str(outcome.error)}
+                )
         return EffectOutcome.completed(report)
 
     return emit_event
 
 
-def _deliver(
+def find_listeners(
+    store: QueryableRunStore, wait_keys: Collection[str], *, limit: int
+) -> tuple[list[RunState], list[RunState]]:
+    """The unpaused WAITING+EVENT runs whose wait key is one of ``wait_keys``.
+
+    Args:
+        store: where the EVENT waits are listed (``list_runs``, newest first).
+        wait_keys: the keys that match (the event's key, and for EMIT_EVENT its scope's wildcard).
+        limit: how many EVENT waits are examined.
+
+    Returns:
+        ``(listeners, candidates)``: the matching runs, and every EVENT wait examined.
+    """
+    candidates = store.list_runs(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit)
+    keys = set(wait_keys)
+    listeners = [
+        c for c in candidates if c.waiting is not None and c.waiting.wait_key in keys and not _is_paused(c)
+    ]
+    return listeners, candidates
+
+
+def deliver_to_listeners(
     kernel: Kernel,
-    registry: Any,
-    listener: RunState,
+    listeners: Sequence[tuple[RunState, WorkflowSpec]],
     *,
     envelope: dict[str, Any],
     max_steps: int,
-    report: dict[str, Any],
-) -> None:
-    spec = registry.get(listener.workflow_id)
-    if spec is None:
-        report["resumed"].append(
-            {"run_id": listener.run_id, "status": "skipped", "error": "workflow_not_registered"}
+    guard: Guard | None = None,
+    batch_size: int | None = None,
+) -> list[WakeOutcome]:
+    """Resume each listener on its own wait key with ``envelope``, then let it run ``max_steps`` steps.
+
+    The one delivery path of EMIT_EVENT (SPEC §4.11) and ``Scheduler.emit_event`` (§8.2).  Each
+    listener is resumed at most once (the store's revision check refuses a second resume, reported as
+    ``"conflict"``); one listener's failure never stops delivery to the others.  When the run store
+    offers ``group_commit()``, the resumes commit in batches of ``batch_size`` (one transaction each)
+    and the steps follow outside the batch (see :mod:`abstractruntime.core.effects.wake`).
+
+    Args:
+        kernel: resumes and ticks the listeners (its ``run_store`` is probed for ``group_commit``).
+        listeners: ``(run as listed, its workflow)`` pairs, in delivery order.
+        envelope: the value written at each listener's ``result_key`` (see :func:`event_envelope`).
+        max_steps: steps each listener may take after its resume (0: left RUNNING for the host).
+        guard: held around each listener's resume and steps (the scheduler's lease); see ``wake_runs``.
+        batch_size: listeners per transaction when batching (default ``wake.WAKE_BATCH_SIZE``, 200).
+
+    Returns:
+        One :class:`~abstractruntime.core.effects.wake.WakeOutcome` per listener, in order.
+    """
+    from .wake import WAKE_BATCH_SIZE, wake_runs
+
+    specs = {run.run_id: spec for run, spec in listeners}
+
+    def resume(run: RunState, steps: int) -> RunState:
+        key = run.waiting.wait_key if run.waiting is not None else None
+        spec = specs[run.run_id]
+        return kernel.resume(
+            workflow=spec, run_id=run.run_id, wait_key=key, payload=envelope, max_steps=steps
         )
-        return
-    try:
-        key = listener.waiting.wait_key if listener.waiting is not None else None
-        state = kernel.resume(
-            workflow=spec, run_id=listener.run_id, wait_key=key, payload=envelope, max_steps=max_steps
-        )
-    except Exception as exc:  # noqa: BLE001 - one listener's failure is reported, never raised into the emitter
-        _log.warning("event delivery to run %s failed: %s", listener.run_id, exc)
-        report["resumed"].append({"run_id": listener.run_id, "status": "error", "error": str(exc)})
-        return
-    report["delivered"] += 1
-    report["delivered_to"].append(listener.run_id)
-    report["resumed"].append({"run_id": listener.run_id, "status": RunStatus(state.status).value})
+
+    def tick(state: RunState, steps: int) -> RunState:
+        return kernel.tick(workflow=specs[state.run_id], run_id=state.run_id, max_steps=steps)
+
+    return wake_runs(
+        [run for run, _spec in listeners],
+        store=kernel.run_store,
+        wake=resume,
+        tick=tick,
+        max_steps=max_steps,
+        guard=guard,
+        batch_size=WAKE_BATCH_SIZE if batch_size is None else batch_size,
+    )
