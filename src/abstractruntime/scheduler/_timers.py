@@ -104,6 +104,12 @@ class TimerWaker:
                 kept += 1
                 if outcome.status == "failed" and outcome.error is not None:
                     self._book.failed(outcome.run.run_id, outcome.error)
+                elif outcome.error is not None:  # a conflict: the tick changed nothing, still due
+                    _log.debug(
+                        "scheduler: run %s was advanced by another driver; skipped (%s)",
+                        outcome.run.run_id,
+                        outcome.error,
+                    )
             if len(batch) < limit:
                 return woken
             limit = self._batch_size + stale + kept
