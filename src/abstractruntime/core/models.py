@@ -8,8 +8,7 @@ Everything here is a stdlib dataclass or a ``str`` enum, so a member compares eq
 
 from __future__ import annotations
 
-import copy
-import uuid
+import os
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
@@ -29,7 +28,19 @@ __all__ = [
     "WaitReason",
     "WaitState",
     "TERMINAL_STATUSES",
+    "new_id",
 ]
+
+
+def new_id() -> str:
+    """A random uuid4 as its canonical 36-character string (``str(uuid.uuid4())``, built faster)."""
+    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 class RunStatus(str, Enum):
@@ -103,7 +114,9 @@ class Effect:
 
     def to_dict(self) -> dict[str, Any]:
         """The ledger shape ``{"type": <value>, "payload": ..., "result_key": ...}``."""
-        return {"type": EffectType(self.type).value, "payload": self.payload, "result_key": self.result_key}
+        kind = self.type
+        value = kind.value if type(kind) is EffectType else EffectType(kind).value
+        return {"type": value, "payload": self.payload, "result_key": self.result_key}
 
 
 @dataclass(frozen=True)
@@ -227,7 +240,7 @@ class RunState:
     ) -> RunState:
         """A new RUNNING run at ``entry_node`` with a fresh uuid4 ``run_id``."""
         return cls(
-            run_id=str(uuid.uuid4()),
+            run_id=new_id(),
             workflow_id=workflow_id,
             status=RunStatus.RUNNING,
             current_node=entry_node,
@@ -340,7 +353,7 @@ class StepRecord:
         """A STARTED record with a new uuid4 ``step_id`` (``now``: ISO start time, default the clock)."""
         return cls(
             run_id=run.run_id,
-            step_id=str(uuid.uuid4()),
+            step_id=new_id(),
             node_id=node_id,
             status=StepStatus.STARTED,
             effect=None if effect is None else effect.to_dict(),
@@ -375,7 +388,9 @@ class StepRecord:
         """A copy frozen at this moment, so the same logical record can be appended twice (STARTED,
         then its end).  Shallow: ``finish_*`` and hash chaining rebind fields, they never mutate the
         nested ``effect``/``result`` dicts in place."""
-        return copy.copy(self)
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def to_dict(self) -> dict[str, Any]:
         """The ledger line shape (the keys and values of ``asdict(record)``, status as its string).
@@ -386,7 +401,7 @@ class StepRecord:
             "run_id": self.run_id,
             "step_id": self.step_id,
             "node_id": self.node_id,
-            "status": StepStatus(self.status).value,
+            "status": status.value if type(status := self.status) is StepStatus else StepStatus(status).value,
             "effect": self.effect,
             "result": self.result,
             "error": self.error,

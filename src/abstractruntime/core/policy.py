@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_str  # json.dumps(str), ensure_ascii
 from typing import Any, Protocol, runtime_checkable
 
 from .models import Effect, EffectType, RunState
@@ -273,9 +274,9 @@ def normalize_allowed_tools(value: Any) -> list[str]:
 
 
 def _canonical_payload(effect_type: str, payload: Any) -> dict[str, Any]:
+    if effect_type != _TOOL_CALLS:
+        return payload if type(payload) is dict else dict(payload) if isinstance(payload, dict) else {}
     canonical: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {}
-    if effect_type != EffectType.TOOL_CALLS.value:
-        return canonical
     calls = canonical.get("tool_calls")
     if isinstance(calls, list):
         canonical["tool_calls"] = [
@@ -285,6 +286,11 @@ def _canonical_payload(effect_type: str, payload: Any) -> dict[str, Any]:
     if isinstance(allowed, (list, tuple, set, frozenset)):
         canonical["allowed_tools"] = normalize_allowed_tools(allowed)
     return canonical
+
+
+_TOOL_CALLS = EffectType.TOOL_CALLS.value
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""What ``json.dumps(..., sort_keys=True, separators=(",", ":"))`` builds on every call, built once."""
 
 
 def compute_idempotency_key(*, run_id: str, node_id: str, effect: Effect) -> str:
@@ -307,12 +313,22 @@ def compute_idempotency_key(*, run_id: str, node_id: str, effect: Effect) -> str
     Raises:
         TypeError: the payload holds a value ``json.dumps`` cannot encode (it must be JSON-safe).
     """
-    effect_type = effect_type_value(effect.type)
-    material = {
-        "run_id": run_id,
-        "node_id": node_id,
-        "effect_type": effect_type,
-        "effect_payload": _canonical_payload(effect_type, effect.payload),
-    }
-    encoded = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    kind = effect.type
+    effect_type = kind.value if type(kind) is EffectType else effect_type_value(kind)
+    payload = _canonical_payload(effect_type, effect.payload)
+    if type(run_id) is str and type(node_id) is str:
+        # The same text json.dumps(material, sort_keys=True, ...) writes, assembled around one encode:
+        # the four outer keys are already in sorted order.
+        encoded = (
+            f'{{"effect_payload":{_KEY_ENCODER.encode(payload)},"effect_type":{_json_str(effect_type)},'
+            f'"node_id":{_json_str(node_id)},"run_id":{_json_str(run_id)}}}'
+        )
+    else:
+        material = {
+            "run_id": run_id,
+            "node_id": node_id,
+            "effect_type": effect_type,
+            "effect_payload": payload,
+        }
+        encoded = _KEY_ENCODER.encode(material)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:IDEMPOTENCY_KEY_LENGTH]

@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any
 
 from ...errors import NotJsonSafeError
@@ -44,14 +45,18 @@ from ..policy import EffectPolicy, retry_delay_seconds
 from .store_access import StoreAccess
 from .tool_calls import mark_in_doubt, normalize_tool_calls_payload, record_tool_call_warnings
 
-__all__ = ["EffectExecutor", "EffectStepResult"]
+__all__ = ["EffectExecutor", "EffectStepResult", "iso_now"]
 
 _log = logging.getLogger("abstractruntime.engine")
 
 
-@dataclass
+@dataclass(slots=True)
 class EffectStepResult:
-    """The outcome of one effect step and the records to commit with the new state."""
+    """The outcome of one effect step and the records to commit with the new state.
+
+    ``ended_at`` is the ISO time the step's last record ended (None: no handler ran); the loop stamps
+    the trace entry and ``updated_at`` with it rather than reading the clock again.
+    """
 
     outcome: EffectOutcome
     effect: Effect
@@ -59,6 +64,7 @@ class EffectStepResult:
     reused: bool
     duration_ms: float
     records: list[StepRecord] = field(default_factory=list)
+    ended_at: str | None = None
 
 
 class EffectExecutor:
@@ -130,6 +136,7 @@ class EffectExecutor:
         max_attempts = max(1, int(policy.max_attempts(effect)))
         pending: list[StepRecord] = []
         last_error = ""
+        ended_at: str | None = None
         for attempt in range(1, max_attempts + 1):
             record = StepRecord.start(
                 run=run,
@@ -149,14 +156,15 @@ class EffectExecutor:
             else:
                 pending.append(record.snapshot())
             outcome = self._invoke(registered, run, effect, plan.next_node)
+            ended_at = self._now()
             if outcome.status == "completed":
-                pending.append(record.finish_success(outcome.result, now=self._now()))
-                return EffectStepResult(outcome, effect, key, reused=False, duration_ms=0.0, records=pending)
+                pending.append(record.finish_success(outcome.result, now=ended_at))
+                return EffectStepResult(outcome, effect, key, False, 0.0, pending, ended_at)
             if outcome.status == "waiting" and outcome.wait is not None:
                 pending.append(record.finish_waiting(outcome.wait))
-                return EffectStepResult(outcome, effect, key, reused=False, duration_ms=0.0, records=pending)
+                return EffectStepResult(outcome, effect, key, False, 0.0, pending, ended_at)
             last_error = outcome.error or "waiting outcome without a wait state"
-            record.finish_failure(last_error, now=self._now())
+            record.finish_failure(last_error, now=ended_at)
             if durable_intent:
                 self._access.append(record)
             else:
@@ -170,7 +178,7 @@ class EffectExecutor:
                 )
                 self._clock.sleep(delay)
         failure = EffectOutcome.failed(f"Effect failed after {max_attempts} attempts: {last_error}")
-        return EffectStepResult(failure, effect, key, reused=False, duration_ms=0.0, records=pending)
+        return EffectStepResult(failure, effect, key, False, 0.0, pending, ended_at)
 
     def _invoke(
         self, registered: Any, run: RunState, effect: Effect, default_next_node: str | None
@@ -184,7 +192,13 @@ class EffectExecutor:
             return EffectOutcome.failed(f"Effect handler raised exception: {exc}")
 
     def _now(self) -> str:
-        return to_iso(self._clock.now())
+        return iso_now(self._clock)
+
+
+def iso_now(clock: Clock) -> str:
+    """``to_iso(clock.now())``, without the UTC conversion when the moment is UTC already."""
+    moment = clock.now()
+    return moment.isoformat() if moment.tzinfo is timezone.utc else to_iso(moment)
 
 
 def _unstorable_payload(run: RunState, effect: Effect, exc: TypeError) -> EffectStepResult:

@@ -24,11 +24,11 @@ from typing import Any
 
 from ...errors import HostOwnedVarError, InvalidStepPlanError
 from ..budget import record_budget_usage
-from ..clock import Clock, parse_iso, to_iso
+from ..clock import Clock, parse_iso
 from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
 from ..vars import set_vars_path
-from .effect_step import EffectExecutor, EffectStepResult
+from .effect_step import EffectExecutor, EffectStepResult, iso_now
 from .records import completion_record, status_record
 from .store_access import StoreAccess, WorkingRun, is_paused
 from .tool_calls import remember_pending_tool_calls
@@ -139,28 +139,34 @@ class StepLoop:
     def _effect_step(self, work: WorkingRun, plan: StepPlan) -> RunState | None:
         """Execute the plan's effect and commit; returns the run when the loop must stop."""
         run = work.run
-        assert plan.effect is not None
+        effect = plan.effect
+        assert effect is not None
         step = self._executor.execute(run, plan)
         persisted = self._access.interrupted(work)
         if persisted is not None:
             return persisted
-        self._capture_evidence(run, plan, step)
-        self._trace(run, plan, step)
         outcome = step.outcome
-        records = list(step.records)
-        if outcome.status == "completed" and step.effect.type == EffectType.LLM_CALL:
-            _copy_token_usage(run, outcome.result)
-        if outcome.status == "completed" and not step.reused:
-            record_budget_usage(run, step.effect.type, step.effect.payload, outcome.result)
-        if outcome.status == "failed":
+        status = outcome.status
+        kind = step.effect.type
+        if kind == EffectType.TOOL_CALLS:
+            self._capture_evidence(run, plan, step)
+        now = step.ended_at or self._now()  # one timestamp for the trace entry and updated_at
+        self._trace(run, plan, step, now)
+        records = step.records
+        if status == "completed":
+            if kind == EffectType.LLM_CALL:
+                _copy_token_usage(run, outcome.result)
+            if not step.reused:
+                record_budget_usage(run, kind, step.effect.payload, outcome.result)
+        elif status == "failed":
             run.status = RunStatus.FAILED
             run.error = outcome.error
-            self._touch(run)
-            records.append(status_record(run, node_id=plan.node_id, status="failed", now=self._now()))
+            run.updated_at = now
+            records.append(status_record(run, node_id=plan.node_id, status="failed", now=now))
             return self._commit_final(work, records)
-        if outcome.status == "waiting" and outcome.wait is not None:
+        elif outcome.wait is not None:
             self._remember_transition(run, plan.node_id, outcome.wait.resume_to_node)
-            if step.effect.type == EffectType.TOOL_CALLS and records:
+            if kind == EffectType.TOOL_CALLS and records:
                 remember_pending_tool_calls(
                     run,
                     node_id=plan.node_id,
@@ -170,17 +176,19 @@ class StepLoop:
                 )
             run.status = RunStatus.WAITING
             run.waiting = outcome.wait
-            self._touch(run)
+            run.updated_at = now
             return self._commit_final(work, records)
-        if plan.effect.result_key and outcome.result is not None:
-            set_vars_path(run.vars, plan.effect.result_key, outcome.result)
+        if effect.result_key and outcome.result is not None:
+            set_vars_path(run.vars, effect.result_key, outcome.result)
         if not plan.next_node:
             run.status = RunStatus.COMPLETED
             run.output = {"success": True, "result": outcome.result}
-            self._touch(run)
-            records.append(status_record(run, node_id=plan.node_id, status="completed", now=self._now()))
+            run.updated_at = now
+            records.append(status_record(run, node_id=plan.node_id, status="completed", now=now))
             return self._commit_final(work, records)
-        self._transition(run, plan.node_id, plan.next_node)
+        self._remember_transition(run, plan.node_id, plan.next_node)
+        run.current_node = plan.next_node
+        run.updated_at = now
         return self._access.commit_unless_interrupted(work, records, precheck=False)
 
     def _complete(self, work: WorkingRun, plan: StepPlan) -> RunState:
@@ -235,7 +243,7 @@ class StepLoop:
         calls = step.effect.payload.get("tool_calls") if isinstance(step.effect.payload, dict) else None
         capture(run, plan.node_id, calls if isinstance(calls, list) else [], result)
 
-    def _trace(self, run: RunState, plan: StepPlan, step: EffectStepResult) -> None:
+    def _trace(self, run: RunState, plan: StepPlan, step: EffectStepResult, now: str) -> None:
         outcome = step.outcome
         record_node_trace(
             run,
@@ -244,7 +252,7 @@ class StepLoop:
             status=outcome.status,
             idempotency_key=step.idempotency_key,
             reused=step.reused,
-            now=self._now(),
+            now=now,
             duration_ms=step.duration_ms,
             result=outcome.result,
             error=outcome.error,
@@ -278,7 +286,7 @@ class StepLoop:
         run.updated_at = self._now()
 
     def _now(self) -> str:
-        return to_iso(self._clock.now())
+        return iso_now(self._clock)
 
 
 def _copy_token_usage(run: RunState, result: Any) -> None:

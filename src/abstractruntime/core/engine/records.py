@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ..jsonable import to_jsonable
-from ..models import RunState, StepRecord, StepStatus
+from ..models import RunState, StepRecord, StepStatus, new_id
 
 __all__ = [
     "completion_record",
@@ -28,7 +27,7 @@ def _record(
 ) -> StepRecord:
     return StepRecord(
         run_id=run.run_id,
-        step_id=str(uuid.uuid4()),
+        step_id=new_id(),
         node_id=node_id,
         status=StepStatus.COMPLETED,
         effect=effect,
@@ -103,7 +102,7 @@ def failure_record(
     recovery gave up on.  ``step_id`` pairs it with an effect's STARTED record when there is one."""
     return StepRecord(
         run_id=run.run_id,
-        step_id=step_id or str(uuid.uuid4()),
+        step_id=step_id or new_id(),
         node_id=node_id,
         status=StepStatus.FAILED,
         effect=effect,

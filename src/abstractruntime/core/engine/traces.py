@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import Effect, EffectType, RunState, WaitState
+from ..models import Effect, RunState, WaitState
 
 __all__ = ["MAX_TRACE_STEPS", "record_node_trace"]
 
 MAX_TRACE_STEPS = 100
+
+_probe = json.JSONEncoder(allow_nan=False).encode
+"""``json.dumps(value, allow_nan=False)`` without building an encoder per call."""
 
 
 def record_node_trace(
@@ -37,22 +40,23 @@ def record_node_trace(
         "status": status,
         "idempotency_key": idempotency_key,
         "reused_prior_result": reused,
-        "effect": {
-            "type": EffectType(effect.type).value,
-            "payload": effect.payload,
-            "result_key": effect.result_key,
-        },
+        "effect": effect.to_dict(),
     }
     if duration_ms is not None:
         entry["duration_ms"] = duration_ms
+    variable: Any
     if status == "completed":
-        entry["result"] = result
+        entry["result"] = variable = result
     elif status == "failed":
-        entry["error"] = error
+        entry["error"] = variable = error
     elif wait is not None:
-        entry["wait"] = wait.to_dict()
+        entry["wait"] = variable = wait.to_dict()
+    else:
+        variable = None
     try:
-        json.dumps(entry, allow_nan=False)
+        # The JSON probe of SPEC §5.3, over the values that can be unsafe (the rest are the runtime's
+        # own strings, booleans and a finite float).
+        _probe((node_id, idempotency_key, effect.payload, effect.result_key, variable))
     except (TypeError, ValueError):
         entry = {
             "ts": now,
