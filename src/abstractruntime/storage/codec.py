@@ -16,7 +16,7 @@ from ..core.jsonable import find_non_json_safe
 from ..core.models import RunState, StepRecord
 from ..errors import CorruptRunError, NotJsonSafeError
 
-__all__ = ["decode_json", "decode_run", "encode_json", "encode_record", "encode_run"]
+__all__ = ["decode_json", "decode_run", "encode_json", "encode_record", "encode_run", "run_from_data"]
 
 
 def encode_json(value: Any, *, path: str, run_id: str | None = None, indent: int | None = None) -> str:
@@ -74,7 +74,17 @@ def decode_run(text: str | bytes, *, run_id: str | None, location: str) -> RunSt
     Raises:
         CorruptRunError (ValueError): the text is not JSON or not a valid run object.
     """
-    data = decode_json(text, run_id=run_id, location=location)
+    return run_from_data(
+        decode_json(text, run_id=run_id, location=location), run_id=run_id, location=location
+    )
+
+
+def run_from_data(data: Any, *, run_id: str | None, location: str) -> RunState:
+    """Rebuild a RunState from an already decoded run object read from ``location``.
+
+    Raises:
+        CorruptRunError (ValueError): ``data`` is not a valid run object.
+    """
     try:
         return RunState.from_dict(data)
     except CorruptRunError as exc:

@@ -7,6 +7,12 @@
 * ``journal_mode=WAL``; ``synchronous=FULL`` by default, so a committed step survives power loss.
   ``synchronous="NORMAL"`` is faster and still survives a crash of the process (not of the machine).
 * Versioned schema migrations tracked in ``PRAGMA user_version`` (see ``sqlite_schema.py``).
+* Group commit: :meth:`SqliteDatabase.group_commit` keeps one write transaction open on the thread
+  across many operations (typically one step of each of many runs); inside it every nested
+  :meth:`~SqliteDatabase.transaction` is a ``SAVEPOINT``, so a failing operation (a revision conflict)
+  rolls back only its own writes.  A ledger append of a STARTED intent made directly in the group
+  flushes it (``COMMIT`` + ``BEGIN IMMEDIATE``) as soon as it is written, so an effect's durable intent
+  is on disk before its handler runs.
 """
 
 from __future__ import annotations
@@ -25,10 +31,17 @@ __all__ = ["SqliteDatabase"]
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+_PID = [os.getpid()]  # this process's id, refreshed in a forked child (os.getpid is a syscall)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
 class _ThreadState(threading.local):
     conn: sqlite3.Connection | None = None
     pid: int = 0
     depth: int = 0
+    group: bool = False  # the outermost transaction is a group_commit scope
+    intent: bool = False  # a STARTED intent was written in the group and is not flushed yet
 
 
 class SqliteDatabase:
@@ -63,6 +76,7 @@ class SqliteDatabase:
         self._local = _ThreadState()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._epoch = 0
         with self.transaction() as conn:
             migrate(conn)
 
@@ -79,14 +93,17 @@ class SqliteDatabase:
     def connection(self) -> sqlite3.Connection:
         """The calling thread's connection (opened on first use, ``row_factory=sqlite3.Row``)."""
         state = self._local
-        if state.conn is None or state.pid != os.getpid():
+        if state.conn is None or state.pid != _PID[0]:
             state.conn = self._open()
-            state.pid = os.getpid()
+            state.pid = _PID[0]
             state.depth = 0
+            state.group = state.intent = False
         return state.conn
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self._path), timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            str(self._path), timeout=30, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -96,15 +113,26 @@ class SqliteDatabase:
             self._connections.append(conn)
         return conn
 
+    @property
+    def epoch(self) -> int:
+        """A counter bumped whenever a transaction or savepoint rolls back (caches of what was written
+        compare it to know they may be stale)."""
+        return self._epoch
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on the thread's connection (``ROLLBACK`` on error).
 
-        Nested use joins the outer transaction: only the outermost block commits.
+        Nested use joins the outer transaction: only the outermost block commits.  Inside a
+        :meth:`group_commit` scope a nested block is a ``SAVEPOINT``, undone alone when it raises.
         """
         conn = self.connection()
         state = self._local
         if state.depth > 0:
+            if state.group:
+                with self._savepoint(conn, state):
+                    yield conn
+                return
             state.depth += 1
             try:
                 yield conn
@@ -117,15 +145,97 @@ class SqliteDatabase:
             yield conn
         except BaseException:
             state.depth = 0
-            conn.execute("ROLLBACK")
+            self._rollback(conn)
             raise
         state.depth = 0
-        conn.execute("COMMIT")
+        self._commit(conn)
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection, state: _ThreadState) -> Iterator[None]:
+        name = f"sp{state.depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        state.depth += 1
+        try:
+            yield
+        except BaseException:
+            state.depth -= 1
+            self._epoch += 1
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        state.depth -= 1
+        conn.execute(f"RELEASE {name}")
+        if state.depth == 1 and state.intent:
+            state.intent = False
+            self._commit(conn)
+            conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        self._epoch += 1
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Commit every write made on this thread inside the block as one transaction.
+
+        Each nested operation — a run store's step commit with its ledger records, a lease change — runs
+        in its own ``SAVEPOINT``, so one that raises (``ConcurrencyError``: a stale revision) leaves the
+        others' writes in place.  A ledger append holding a STARTED record made directly in the group
+        (an effect's durable intent) is committed at once, before the call returns.  At the end of the
+        block — also when it raises — what the operations completed is committed; only a failing
+        ``COMMIT`` rolls the group back.  Inside an open transaction the block just joins it.
+
+        The write lock is held for the whole block: keep groups short (one step of each run), other
+        writers on the file wait up to ``busy_timeout_ms``.
+        """
+        state = self._local
+        if state.depth > 0 and state.pid == _PID[0]:
+            yield
+            return
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        state.depth, state.group, state.intent = 1, True, False
+        try:
+            yield
+        finally:
+            state.depth, state.group, state.intent = 0, False, False
+            self._commit(conn)
+
+    def mark_intent(self) -> None:
+        """Note that a STARTED intent was just written: a group flushes when that write's block ends."""
+        if self._local.group:
+            self._local.intent = True
+
+    def clear_intent(self) -> None:
+        """Forget :meth:`mark_intent` (a step commit writes STARTED records together with their end)."""
+        self._local.intent = False
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads: a deferred ``BEGIN`` … ``COMMIT``, or the thread's
+        open transaction when there is one."""
+        conn = self.connection()
+        if self._local.depth > 0 or conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
     @property
     def in_transaction(self) -> bool:
         """True while the calling thread is inside :meth:`transaction`."""
-        return self._local.depth > 0 and self._local.pid == os.getpid()
+        return self._local.depth > 0 and self._local.pid == _PID[0]
 
     def close(self) -> None:
         """Close every connection this object opened (in this process)."""

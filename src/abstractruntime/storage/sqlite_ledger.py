@@ -65,6 +65,8 @@ class SqliteLedgerStore(LedgerStore):
                 "INSERT INTO ledger (run_id, seq, record_json, status, idempotency_key) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, first + i, text, status, key) for i, (text, status, key) in enumerate(encoded)],
             )
+            if any(status == "started" for _, status, _ in encoded):
+                self._db.mark_intent()  # a group commit flushes before the effect runs
 
     def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
         """Append ``records`` in one transaction, calling ``link(previous_record_dict, record)`` before
@@ -94,7 +96,7 @@ class SqliteLedgerStore(LedgerStore):
         row = (
             self._db.connection()
             .execute(
-                "SELECT seq, record_json FROM ledger INDEXED BY idx_ledger_completed_key "
+                "SELECT seq, record_json FROM ledger INDEXED BY idx_ledger_key "
                 "WHERE run_id = ? AND idempotency_key = ? AND status = 'completed' "
                 "AND idempotency_key IS NOT NULL ORDER BY seq LIMIT 1",
                 (run_id, idempotency_key),

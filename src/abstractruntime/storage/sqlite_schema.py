@@ -17,6 +17,11 @@ Tables (SPEC §7.4, plus what the durable engine needs):
   compares it as time), fencing generation and recovery counters (``leases.py``, ``sqlite_leases.py``).
 * ``idx_ledger_key`` (version 3) — every keyed ledger row by ``(run_id, idempotency_key, seq)``, for
   the in-doubt lookup (``find_started``: the last record of a key, is it an open STARTED intent?).
+* version 4 — the write-what-changed shape: ``run_trace_steps`` holds node trace entries, one row
+  each (``sqlite_traces.py``), so the run row stays small; the ``runs`` indexes no longer contain
+  ``updated_at`` (which changes on every step) but only columns that change with the status or the
+  wait; ``idx_ledger_completed_key`` is dropped (``idx_ledger_key`` answers both lookups).  Rows
+  written by earlier versions are read as they are and take the new shape on their next write.
 """
 
 from __future__ import annotations
@@ -114,7 +119,28 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: sqlite3.Connection) -> None:
+    _execute_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS run_trace_steps (
+            run_id TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            entry_json TEXT NOT NULL,
+            PRIMARY KEY (run_id, node_id, seq)
+        ) WITHOUT ROWID;
+        DROP INDEX IF EXISTS idx_runs_status_updated;
+        DROP INDEX IF EXISTS idx_runs_workflow_updated;
+        DROP INDEX IF EXISTS idx_runs_session_updated;
+        DROP INDEX IF EXISTS idx_ledger_completed_key;
+        CREATE INDEX IF NOT EXISTS idx_runs_workflow ON runs(workflow_id);
+        CREATE INDEX IF NOT EXISTS idx_runs_session ON runs(session_id)
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

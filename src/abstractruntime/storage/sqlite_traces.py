@@ -1,0 +1,214 @@
+"""Node traces of SQLite runs in their own rows (schema version 4; SPEC §5.3, §7.4).
+
+A run's ``vars._runtime.node_traces`` grows by one entry per step (capped per node), so storing it
+inside the run row made every step rewrite it whole.  Here each trace entry is one row of
+``run_trace_steps (run_id, node_id, seq, entry_json)``; the run row keeps only each trace's *head*
+(the trace dict without ``steps``) under the extra stored key ``node_trace_heads``.  A step commit then
+inserts the entries appended since the last write and deletes the ones trimmed off the front.
+
+What changed is found by object identity: :class:`TraceCache` remembers, per run and revision, the
+entry objects last written or loaded.  The engine only appends entries and trims old ones, so the
+entries still in a trace are the same objects; anything else (a trace replaced, reordered, or an
+unknown revision) rewrites that node's rows or all of the run's.  An entry edited *in place* after it
+was stored is not noticed — trace entries are append-only data (SPEC §5.3).
+
+A run whose traces do not have the usual shape (``node_traces`` not a dict of dicts with a ``steps``
+list) is stored whole in its row, as before version 4; so are rows written by earlier versions until
+their next write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .codec import decode_json, encode_json
+
+__all__ = ["HEADS_KEY", "TraceCache", "TraceWrite", "attach_traces", "split_traces"]
+
+HEADS_KEY = "node_trace_heads"
+
+_INSERT = "INSERT INTO run_trace_steps (run_id, node_id, seq, entry_json) VALUES (?, ?, ?, ?)"
+_TRIM = "DELETE FROM run_trace_steps WHERE run_id = ? AND node_id = ? AND seq < ?"
+_DROP_NODE = "DELETE FROM run_trace_steps WHERE run_id = ? AND node_id = ?"
+_DROP_RUN = "DELETE FROM run_trace_steps WHERE run_id = ?"
+_SELECT = "SELECT node_id, seq, entry_json FROM run_trace_steps WHERE run_id = ? ORDER BY node_id, seq"
+
+
+@dataclass
+class _NodeRows:
+    """The entries of one node as stored: ``entries[i]`` is row ``first_seq + i``."""
+
+    entries: list[Any]
+    first_seq: int
+
+    @property
+    def next_seq(self) -> int:
+        return self.first_seq + len(self.entries)
+
+
+@dataclass
+class _RunRows:
+    revision: int
+    epoch: int
+    nodes: dict[str, _NodeRows] = field(default_factory=dict)
+
+
+def split_traces(data: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """Move the trace steps out of ``data`` (a run's ``to_dict()``), in place on shallow copies.
+
+    Returns ``{node_id: steps}`` and leaves ``data["vars"]`` without ``_runtime.node_traces`` and
+    ``data[HEADS_KEY]`` with the trace heads; returns None (``data`` untouched) when the traces do not
+    have the usual shape, so the run is stored whole.
+    """
+    variables = data.get("vars")
+    runtime_ns = variables.get("_runtime") if isinstance(variables, dict) else None
+    traces = runtime_ns.get("node_traces") if isinstance(runtime_ns, dict) else None
+    if not isinstance(traces, dict) or not all(
+        isinstance(t, dict) and isinstance(t.get("steps"), list) for t in traces.values()
+    ):
+        return None
+    assert isinstance(variables, dict) and isinstance(runtime_ns, dict)
+    steps = {node_id: trace["steps"] for node_id, trace in traces.items()}
+    data[HEADS_KEY] = {
+        node_id: {k: v for k, v in trace.items() if k != "steps"} for node_id, trace in traces.items()
+    }
+    data["vars"] = {**variables, "_runtime": {k: v for k, v in runtime_ns.items() if k != "node_traces"}}
+    return steps
+
+
+def attach_traces(
+    data: dict[str, Any], conn: sqlite3.Connection, run_id: str, *, location: str
+) -> dict[str, _NodeRows] | None:
+    """Undo :func:`split_traces` on decoded row ``data``: read the run's trace rows back into
+    ``vars._runtime.node_traces``.  Returns the rows per node (for the cache), or None when the row was
+    stored whole.
+
+    Raises:
+        CorruptRunError: a trace row is not valid JSON, or the row's heads are not an object.
+    """
+    heads = data.pop(HEADS_KEY, None)
+    if heads is None:
+        return None
+    variables = data.get("vars")
+    if not isinstance(heads, dict) or not isinstance(variables, dict):
+        from ..errors import CorruptRunError
+
+        raise CorruptRunError(f"malformed node trace heads at {location}", run_id=run_id, location=location)
+    nodes: dict[str, _NodeRows] = {node_id: _NodeRows([], 1) for node_id in heads}
+    for node_id, seq, text in conn.execute(_SELECT, (run_id,)):
+        rows = nodes.get(node_id)
+        if rows is None:
+            continue  # rows of a node the run no longer has are never left behind; ignore stray ones
+        if not rows.entries:
+            rows.first_seq = int(seq)
+        rows.entries.append(decode_json(text, run_id=run_id, location=f"{location}/trace/{node_id}/{seq}"))
+    runtime_ns = variables.setdefault("_runtime", {})
+    runtime_ns["node_traces"] = {
+        node_id: {**head, "steps": list(nodes[node_id].entries)} for node_id, head in heads.items()
+    }
+    return nodes
+
+
+class TraceCache:
+    """What each recently written or loaded run's trace rows hold, keyed by run id (an LRU).
+
+    An entry is valid for one revision and one database *epoch* (bumped when a transaction that may
+    have written entries rolls back), so a stale entry only costs a full rewrite, never a wrong one.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._runs: OrderedDict[str, _RunRows] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, run_id: str, revision: int, epoch: int, nodes: dict[str, _NodeRows] | None) -> None:
+        """Record that ``run_id`` at ``revision`` holds ``nodes`` (None: stored whole, no rows)."""
+        with self._lock:
+            self._runs[run_id] = _RunRows(revision, epoch, dict(nodes or {}))
+            self._runs.move_to_end(run_id)
+            while len(self._runs) > self._size:
+                self._runs.popitem(last=False)
+
+    def forget(self, run_id: str) -> None:
+        """Drop what is known about ``run_id``."""
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def get(self, run_id: str, revision: int | None, epoch: int) -> _RunRows | None:
+        """The cached rows of ``run_id`` when they are those of ``revision`` in ``epoch``."""
+        with self._lock:
+            found = self._runs.get(run_id)
+        if found is None or revision is None or found.revision != revision or found.epoch != epoch:
+            return None
+        return found
+
+
+class TraceWrite:
+    """Write a run's trace steps, inserting and deleting only what differs from ``known`` rows."""
+
+    def __init__(self, conn: sqlite3.Connection, run_id: str) -> None:
+        self._conn = conn
+        self._run_id = run_id
+        self._inserts: list[tuple[str, str, int, str]] = []
+
+    def write(self, steps: dict[str, list[Any]] | None, known: _RunRows | None) -> dict[str, _NodeRows]:
+        """Bring the rows to ``steps`` (None: the run is stored whole, so no rows); returns the new rows.
+
+        Raises:
+            NotJsonSafeError: an entry cannot be encoded (the caller's transaction rolls back).
+        """
+        run_id = self._run_id
+        if known is None:
+            self._conn.execute(_DROP_RUN, (run_id,))
+            nodes: dict[str, _NodeRows] = {}
+        else:
+            nodes = dict(known.nodes)
+        result: dict[str, _NodeRows] = {}
+        for node_id, new in (steps or {}).items():
+            old = nodes.pop(node_id, None)
+            result[node_id] = self._node(node_id, new, old)
+        for node_id in nodes:  # nodes whose trace is gone
+            self._conn.execute(_DROP_NODE, (run_id, node_id))
+        if self._inserts:
+            self._conn.executemany(_INSERT, self._inserts)
+        return result
+
+    def _node(self, node_id: str, new: list[Any], old: _NodeRows | None) -> _NodeRows:
+        if old is not None and old.entries:
+            kept = _kept_prefix(old.entries, new)
+            if kept is not None:
+                start, count = kept
+                if start:
+                    self._conn.execute(_TRIM, (self._run_id, node_id, old.first_seq + start))
+                self._add(node_id, new[count:], old.next_seq)
+                return _NodeRows(list(new), old.first_seq + start)
+            self._conn.execute(_DROP_NODE, (self._run_id, node_id))
+        self._add(node_id, new, 1)
+        return _NodeRows(list(new), 1)
+
+    def _add(self, node_id: str, entries: list[Any], first_seq: int) -> None:
+        for offset, entry in enumerate(entries):
+            text = encode_json(entry, path=f"vars._runtime.node_traces.{node_id}", run_id=self._run_id)
+            self._inserts.append((self._run_id, node_id, first_seq + offset, text))
+
+
+def _kept_prefix(old: list[Any], new: list[Any]) -> tuple[int, int] | None:
+    """``(start, count)`` when ``new`` begins with ``old[start:]`` (``count`` entries, same objects),
+    i.e. ``start`` entries were trimmed and the rest of ``new`` was appended; else None."""
+    if not new:
+        return None
+    first = new[0]
+    for start, entry in enumerate(old):
+        if entry is first:
+            count = len(old) - start
+            if count > len(new):
+                return None
+            for i in range(1, count):
+                if new[i] is not old[start + i]:
+                    return None
+            return start, count
+    return None
