@@ -47,7 +47,7 @@ from abstractruntime import Effect, EffectType, RunStatus, Runtime, StepPlan, Wo
 from abstractruntime.core.runtime import EffectOutcome  # noqa: E402
 from abstractruntime.storage.urls import Stores, open_stores  # noqa: E402
 
-ALL_BENCHES = ("W1", "W2", "W3", "CEILING", "W4", "W5")
+ALL_BENCHES = ("W1", "W2", "W3", "CEILING", "W4", "W5", "GROUP")
 ALL_BACKENDS = ("memory", "files", "sqlite_full", "sqlite_normal")
 W2_BACKENDS = ("memory", "files", "sqlite_full")
 W3_BACKENDS = ("memory", "files", "sqlite_full")
@@ -486,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     if "W3" in benches:
         bench_w3(backends, args.quick)
+    if "GROUP" in benches:  # benchmarks/group_commit.py: tick_many with 1/8/64 runs in flight, WAL per step
+        import group_commit
+
+        group_commit.bench_group(backends, args.quick, emit)
     for bench in ("W4", "W5"):
         if bench in benches:
             import compare  # benchmarks/ is sys.path[0] when this file runs as a script
