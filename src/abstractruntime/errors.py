@@ -26,6 +26,7 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── CorruptArtifactError          (ValueError)   stored artifact metadata that cannot be decoded
     ├── CyclicValueError              (ValueError)   a value that contains itself (offloading)
     ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
+    │   └── LeaseLostError                           a write fenced by a lease its writer no longer holds
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
     ├── CodeLimitExceededError        (RuntimeError) a code node hit a host limit (cpu, memory, wall...)
     ├── CodeLimitConfigError          (ValueError)   a code-node limit the host configured is invalid
@@ -62,6 +63,7 @@ __all__ = [
     "InvalidRecordError",
     "InvalidResumePayloadError",
     "InvalidStepPlanError",
+    "LeaseLostError",
     "LLMAuthError",
     "LLMCallError",
     "LLMConnectionError",
@@ -311,6 +313,42 @@ class ConcurrencyError(AbstractRuntimeError, RuntimeError):
         )
         self.expected_revision = expected_revision
         self.actual_revision = actual_revision
+
+
+class LeaseLostError(ConcurrencyError):
+    """A write fenced by a run lease was refused: the writer's lease lapsed or another owner took the
+    run over (a higher ``generation``).  Nothing was written; the writer must stop driving the run.
+
+    Attributes:
+        owner: the writer's owner id.
+        generation: the lease generation the writer held.
+        found_owner: the owner stored now (None: released or no lease row).
+        found_generation: the generation stored now (None: no lease row).
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        owner: str,
+        generation: int,
+        found_owner: str | None,
+        found_generation: int | None,
+        expired: bool = False,
+    ) -> None:
+        AbstractRuntimeError.__init__(
+            self,
+            f"Run {run_id}: lease of {owner} (generation {generation}) "
+            + ("has expired" if expired else f"was lost to {found_owner} (generation {found_generation})"),
+            run_id=run_id,
+        )
+        self.expected_revision = None
+        self.actual_revision = None
+        self.owner = owner
+        self.generation = generation
+        self.found_owner = found_owner
+        self.found_generation = found_generation
+        self.expired = expired
 
 
 class CapabilityError(AbstractRuntimeError, RuntimeError):

@@ -7,6 +7,7 @@ URL                                Backend
 ``file:///abs/dir``, ``file:dir``  ``JsonFileRunStore`` + ``JsonlLedgerStore`` + ``JsonlCommandStore``
 ``sqlite:///rel.db``               one SQLite file for runs, ledger and commands
 ``sqlite:////abs/path.db``         (``?synchronous=NORMAL`` trades power-loss durability for speed)
+``postgresql://user@host/db``      PostgreSQL (extra ``postgres``; ``?schema=name&pool_max=8``)
 =================================  ==========================================================
 
 Backends are imported only when their scheme is used.
@@ -23,7 +24,7 @@ from .base import LedgerStore, RunStore
 
 __all__ = ["Stores", "UnsupportedStoreURLError", "open_stores"]
 
-SCHEMES = ("memory", "file", "sqlite")
+SCHEMES = ("memory", "file", "sqlite", "postgresql")
 
 
 class UnsupportedStoreURLError(AbstractRuntimeError, ValueError):
@@ -74,8 +75,11 @@ def open_stores(url: str) -> Stores:
     if scheme == "sqlite":
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return _sqlite(url, _path_of(url, parts.netloc, parts.path), options)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(url)
     raise UnsupportedStoreURLError(
-        f"unsupported store URL {url!r}; use one of: memory://, file:///dir, sqlite:///path.db", url=url
+        f"unsupported store URL {url!r}; use one of: memory://, file:///dir, sqlite:///path.db, postgresql://…",
+        url=url,
     )
 
 
@@ -143,4 +147,28 @@ def _sqlite(url: str, path: str, options: dict[str, str]) -> Stores:
         SqliteCommandStore(db),
         database=db,
         lease_store=SqliteLeaseStore(db),
+    )
+
+
+def _postgres(url: str) -> Stores:
+    """Raises MissingExtraError without the ``postgres`` extra."""
+    from .postgres import (
+        PostgresCommandStore,
+        PostgresDatabase,
+        PostgresLeaseStore,
+        PostgresLedgerStore,
+        PostgresRunStore,
+    )
+
+    try:
+        db = PostgresDatabase(url)
+    except ValueError as exc:
+        raise UnsupportedStoreURLError(f"bad postgresql URL: {exc}", url=url) from exc
+    return Stores(
+        url,
+        PostgresRunStore(db),
+        PostgresLedgerStore(db),
+        PostgresCommandStore(db),
+        database=db,
+        lease_store=PostgresLeaseStore(db),
     )

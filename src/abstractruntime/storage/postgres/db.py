@@ -1,0 +1,185 @@
+"""``PostgresDatabase``: a psycopg 3 connection pool, per-thread transactions and versioned migrations.
+
+Every store of the PostgreSQL backend shares one :class:`PostgresDatabase`.  A thread's
+:meth:`PostgresDatabase.transaction` opens a transaction on one pooled connection; a nested
+``transaction()`` on the same thread joins it (as a savepoint), which is how a step commit appends its
+ledger records and writes its run in one transaction, and how :meth:`group_commit` puts many step
+commits in one transaction, each in its own savepoint.
+
+URL: ``postgresql://user@host:port/db?schema=name&pool_max=8`` — ``schema`` (created when missing)
+becomes the ``search_path`` of every connection, ``pool_max`` caps the pool; other query options go to
+libpq as they are.  The schema is brought to :data:`SCHEMA_VERSION` on open, under an advisory lock, so
+workers starting together migrate once (table ``schema_version``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ...errors import MissingExtraError
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["PostgresDatabase", "import_psycopg"]
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_MIGRATION_LOCK = 0x4152_5047  # pg_advisory_xact_lock key of migrations ("ARPG")
+
+
+def import_psycopg() -> Any:
+    """The ``psycopg`` module.
+
+    Raises:
+        MissingExtraError (ImportError): the ``postgres`` extra is not installed.
+    """
+    try:
+        import psycopg
+        import psycopg_pool  # noqa: F401  (checked here so the error names the extra)
+    except ImportError as exc:
+        raise MissingExtraError(
+            feature="The PostgreSQL store", extra="postgres", module=exc.name or "psycopg"
+        ) from exc
+    return psycopg
+
+
+def split_url(url: str) -> tuple[str, str | None, int]:
+    """``(libpq conninfo URL, schema or None, pool max size)`` from a ``postgresql://`` store URL.
+
+    Raises:
+        ValueError: a bad ``schema`` name or ``pool_max``.
+    """
+    parts = urlsplit(url)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    schema: str | None = None
+    pool_max = 8
+    rest: list[tuple[str, str]] = []
+    for key, value in options:
+        if key == "schema":
+            if not _SCHEMA_NAME.match(value):
+                raise ValueError(f"schema must be a plain SQL identifier, got {value!r}")
+            schema = value
+        elif key == "pool_max":
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"pool_max must be an integer >= 1, got {value!r}")
+            pool_max = int(value)
+        else:
+            rest.append((key, value))
+    scheme = "postgresql" if parts.scheme.lower() in ("postgresql", "postgres") else parts.scheme
+    conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    return conninfo, schema, pool_max
+
+
+class PostgresDatabase:
+    """One PostgreSQL database (and schema) shared by the run, ledger, command and lease stores.
+
+    Args:
+        url: ``postgresql://…`` (see the module docstring).
+        migrate: bring the schema to :data:`SCHEMA_VERSION` on open (default True).
+
+    Raises:
+        MissingExtraError: the ``postgres`` extra is not installed.
+        ValueError: a bad URL option.
+        psycopg.OperationalError: the server cannot be reached.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        import_psycopg()
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.conninfo, self.schema, pool_max = split_url(url)
+        self._local = threading.local()
+        self._pool = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=pool_max,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+        )
+        self._pool.open(wait=True, timeout=10.0)
+        if migrate:
+            self.migrate()
+
+    def _configure(self, conn: Any) -> None:
+        if self.schema is not None:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(f'SET search_path TO "{self.schema}"')
+
+    @property
+    def path(self) -> str:
+        """A label for error locations (the URL without its password)."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        return f"{parts.scheme}://{host}{parts.path}" + (f"#{self.schema}" if self.schema else "")
+
+    def migrate(self) -> int:
+        """Apply the migrations the schema lacks, in one transaction; returns the schema version."""
+        with self.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at "
+                "TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            current = int(row[0])
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        return max(current, SCHEMA_VERSION)
+
+    def schema_version(self) -> int:
+        """The highest applied migration."""
+        with self.connection() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """This thread's connection in an open transaction, else a pooled autocommit connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._pool.connection() as pooled:
+            yield pooled
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A transaction on this thread's connection (a savepoint when one is open); yields the
+        connection.  Commits on a normal exit, rolls back (to the savepoint) on an exception."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with conn.transaction():
+                yield conn
+            return
+        with self._pool.connection() as pooled:
+            self._local.conn = pooled
+            try:
+                with pooled.transaction():
+                    yield pooled
+            finally:
+                self._local.conn = None
+
+    def in_transaction(self) -> bool:
+        """True while this thread has a transaction open."""
+        return getattr(self._local, "conn", None) is not None
+
+    def group_commit(self) -> Any:
+        """A context manager: step commits made inside it on this thread share one transaction, each
+        in its own savepoint."""
+        return self.transaction()
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """``NOTIFY channel`` (delivered when the current transaction commits)."""
+        with self.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()
