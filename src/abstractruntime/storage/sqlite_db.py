@@ -123,13 +123,14 @@ class SqliteDatabase:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on the thread's connection (``ROLLBACK`` on error).
 
-        Nested use joins the outer transaction: only the outermost block commits.  Inside a
-        :meth:`group_commit` scope a nested block is a ``SAVEPOINT``, undone alone when it raises.
+        Nested use joins the outer transaction: only the outermost block commits.  Directly inside a
+        :meth:`group_commit` scope a block is a ``SAVEPOINT``, undone alone when it raises (blocks
+        nested in it join it).
         """
         conn = self.connection()
         state = self._local
         if state.depth > 0:
-            if state.group:
+            if state.group and state.depth == 1:  # an operation directly in a group: its own savepoint
                 with self._savepoint(conn, state):
                     yield conn
                 return
