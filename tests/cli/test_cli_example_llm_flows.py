@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from abstractruntime.cli.flow_info import flow_input_names, unknown_input_keys
 from abstractruntime.testing import schema_example
 from abstractruntime.testing.openai_stub import OpenAIStubServer, RecordedRequest, chat_completion
 
@@ -185,6 +186,8 @@ def drive_flow(name: str, tmp: Path, base_url: str) -> FlowResult:
     workspace = tmp / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     values = {**INPUTS, **FLOW_INPUTS.get(name, {}), "workspace_root": str(workspace)}
+    declared = flow_input_names(EXAMPLES_DIR / name)  # `run` refuses --input keys a flow does not declare
+    values = {k: v for k, v in values.items() if not unknown_input_keys([k], declared)}
     inputs = [
         arg for k, v in values.items() for arg in ("-i", f"{k}={json.dumps(v) if isinstance(v, bool) else v}")
     ]

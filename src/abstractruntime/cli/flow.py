@@ -1,4 +1,4 @@
-"""``flow validate``."""
+"""``flow validate`` and ``flow show``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,13 @@ def _diagnostics(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-@flow_group.command("validate")
+@flow_group.command(
+    "validate",
+    epilog="""\b
+Examples:
+  abstractruntime flow validate examples/flows/*.json
+  abstractruntime flow validate my_flow.json --json""",
+)
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -67,6 +73,48 @@ def flow_validate(ctx: click.Context, files: tuple[Path, ...], json_output: bool
                 )
     if failed:
         ctx.exit(EXIT_FAILED)
+
+
+@flow_group.command(
+    "show",
+    epilog="""\b
+Examples:
+  abstractruntime flow show examples/flows/ask_and_answer.json
+  abstractruntime flow show my_flow.json --json""",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_output", is_flag=True, help="Print the description as JSON.")
+@click.pass_context
+def flow_show(ctx: click.Context, file: Path, json_output: bool) -> None:
+    """Describe a VisualFlow FILE before running it: name, entry, the exact --input keys (types and
+    defaults), outputs, node count by type, subflows and what it needs to run."""
+    from abstractruntime.visualflow_compiler.errors import VisualFlowError
+
+    from .app import EXIT_USAGE, CliError
+    from .flow_info import describe_flow
+    from .targets import TargetError
+
+    try:
+        info = describe_flow(file)
+    except (TargetError, VisualFlowError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    if get_app(ctx).json_output or json_output:
+        render.echo_json(info)
+        return
+    entry = info["entry"]
+    click.echo(f"Flow {info['name']} (id {info['id']})")
+    if info["description"]:
+        click.echo(f"  {info['description']}")
+    click.echo(f"Entry: {entry['node_id']} ({entry['type']})" if entry else "Entry: none")
+    click.echo("Inputs (--input KEY=VALUE):" if info["inputs"] else "Inputs: none")
+    for pin in info["inputs"]:
+        default = f" = {json.dumps(pin['default'])}" if "default" in pin else ""
+        click.echo(f"  {pin['name']}: {pin['type']}{default}")
+    click.echo("Outputs: " + (", ".join(f"{o['name']}: {o['type']}" for o in info["outputs"]) or "none"))
+    counts = ", ".join(f"{t} {n}" for t, n in info["node_types"].items())
+    click.echo(f"Nodes: {info['node_count']} ({counts})")
+    click.echo("Subflows: " + (", ".join(info["subflows"]) or "none"))
+    click.echo("Needs: " + (", ".join(info["needs"]) or "nothing beyond the runtime"))
 
 
 COMMANDS = [flow_group]

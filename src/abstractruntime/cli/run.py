@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -36,7 +37,7 @@ from .driver import (
     report_outcome,
 )
 from .llm import CLI_NS_LLM
-from .targets import TargetError, load_target
+from .targets import LoadedTarget, TargetError, load_target
 from .tools import CLI_NS_APPROVE_TOOLS
 
 
@@ -62,6 +63,22 @@ def _parse_inputs(inputs: tuple[str, ...], vars_json: str | None) -> dict[str, A
         except ValueError as exc:  # an integer over Python's digit limit: refuse rather than guess
             raise CliError(f"--input {key}: {unreadable_json_reason(exc)}", EXIT_USAGE) from exc
     return data
+
+
+def _refuse_unknown_inputs(loaded: LoadedTarget, inputs: tuple[str, ...]) -> None:
+    """A VisualFlow takes only the ``--input`` keys its entry node declares (see ``flow show``)."""
+    if loaded.kind != "visualflow" or not inputs:
+        return
+    from .flow_info import flow_input_names, unknown_input_keys
+
+    allowed = flow_input_names(Path(loaded.ref))
+    unknown = unknown_input_keys([item.partition("=")[0] for item in inputs], allowed)
+    if unknown:
+        valid = ", ".join(allowed) or "none (the flow declares no inputs)"
+        raise CliError(
+            f"unknown --input key(s) {', '.join(unknown)} for flow {loaded.spec.workflow_id!r}; valid keys: {valid}",
+            EXIT_USAGE,
+        )
 
 
 def _refuse_detached_memory_store(app: App, detach: bool) -> None:
@@ -160,6 +177,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     except TargetError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     run_vars = _parse_inputs(inputs, vars_json)
+    _refuse_unknown_inputs(loaded, inputs)
     ns = run_vars.get("_runtime")
     ns = dict(ns) if isinstance(ns, dict) else {}
     ns[CLI_NS_TARGET] = loaded.ref
