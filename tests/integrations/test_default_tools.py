@@ -101,8 +101,10 @@ def test_comms_flags(monkeypatch: pytest.MonkeyPatch, ws: Path) -> None:
     assert dt.email_tools_enabled() and dt.whatsapp_tools_enabled()
     monkeypatch.setenv("ABSTRACT_ENABLE_COMMS_TOOLS", "0")
     assert not dt.email_tools_enabled()
-    # no real senders in this package: no comms tool is exposed even when enabled
+    # the comms toolset appears only with a flag (its senders are tested in tests/mcp/test_comms.py)
+    monkeypatch.delenv("ABSTRACT_ENABLE_TELEGRAM_TOOLS")
+    assert list(dt.get_default_toolsets(workspace_root=str(ws))) == ["files"]
     monkeypatch.setenv("ABSTRACT_ENABLE_COMMS_TOOLS", "1")
     toolsets = dt.get_default_toolsets(workspace_root=str(ws))
-    assert list(toolsets) == ["files"]
-    assert not any("email" in t.__name__ or "telegram" in t.__name__ for t in dt.get_default_tools())
+    assert list(toolsets) == ["files", "comms"]
+    assert "send_email" in {t.__name__ for t in toolsets["comms"]["tools"]}

@@ -9,11 +9,15 @@ handler rewrites checked paths to absolute ones).  A refused path raises, which 
 failed call.  The read-only tools (``list_files``, ``read_file``, ``search_files``) carry ``idempotent = True``:
 after a crash mid-batch they run again without asking (``docs/llm.md``, "In-doubt calls").
 
+The ``comms`` toolset (SPEC §11.9) is **off** unless ``ABSTRACT_ENABLE_COMMS_TOOLS`` or a channel flag is
+set; then it holds the enabled channels' real senders: e-mail (``list_email_accounts``, ``send_email``,
+``list_emails``, ``read_email``; :mod:`.comms_email`, SMTP/IMAP), Telegram (``send_telegram_message``) and
+WhatsApp (``send_whatsapp_message``; :mod:`.comms_messaging`, their HTTP APIs).  Their credentials come only
+from the environment, and sending is in the approval policy's require set.
+
 Not provided (SPEC §11.9 names them): ``skim_folders``, ``analyze_code``, ``skim_files``, ``edit_file``,
-the ``web`` and ``system`` toolsets, and every comms tool.  The comms flags are read
-(:func:`comms_tools_enabled` and the per-channel helpers) but this package has no real e-mail, WhatsApp or
-Telegram sender, so no comms tool is ever exposed, flag or not: a stub that pretended to send would be
-worse than no tool.
+the ``web`` and ``system`` toolsets, ``send_telegram_artifact`` and the WhatsApp list/read tools (they need
+a webhook receiver).
 
 ::
 
@@ -39,6 +43,7 @@ from ._tool_workspace import resolve_tool_path
 __all__ = [
     "WorkspaceTools",
     "build_default_tool_map",
+    "comms_tools",
     "comms_tools_enabled",
     "email_tools_enabled",
     "get_default_tools",
@@ -198,6 +203,21 @@ def _policy(
     )
 
 
+def comms_tools() -> list[Callable[..., Any]]:
+    """The comms tools of the channels enabled by the §11.9 flags (empty when none is set)."""
+    from .comms_email import email_tools
+    from .comms_messaging import telegram_tools, whatsapp_tools
+
+    tools: list[Callable[..., Any]] = []
+    if email_tools_enabled():
+        tools.extend(email_tools())
+    if whatsapp_tools_enabled():
+        tools.extend(whatsapp_tools())
+    if telegram_tools_enabled():
+        tools.extend(telegram_tools())
+    return tools
+
+
 def get_default_toolsets(
     *,
     workspace_root: str | None = None,
@@ -206,13 +226,16 @@ def get_default_toolsets(
     ignored_paths: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{id: {id, label, tools}}``: the ``files`` toolset over the workspace (default root: the current
-    directory; the other arguments are the §11.4 policy keys).  No comms toolset (see the module docstring).
+    directory; the other arguments are the §11.4 policy keys), and ``comms`` when a comms flag is set.
 
     Raises:
         WorkspaceError: an invalid access mode.
     """
     tools = WorkspaceTools(_policy(workspace_root, access_mode, allowed_paths, ignored_paths)).tools()
-    return {"files": {"id": "files", "label": "Files", "tools": tools}}
+    toolsets: dict[str, dict[str, Any]] = {"files": {"id": "files", "label": "Files", "tools": tools}}
+    if comms_tools_enabled():
+        toolsets["comms"] = {"id": "comms", "label": "Comms", "tools": comms_tools()}
+    return toolsets
 
 
 def get_default_tools(**kwargs: Any) -> list[Callable[..., Any]]:

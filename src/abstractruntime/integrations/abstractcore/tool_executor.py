@@ -51,14 +51,21 @@ DEFAULT_AUTO_APPROVE_TOOLS: frozenset[str] = frozenset(
         "skim_websearch",
         "skim_url",
         "fetch_url",
+    }
+)
+"""Tools :class:`ToolApprovalPolicy` runs without asking (SPEC §11.3 lists the Telegram senders here too;
+sending a message is an action on someone else's behalf, so they are in the require set instead)."""
+
+DEFAULT_REQUIRE_APPROVAL_TOOLS: frozenset[str] = frozenset(
+    {
+        "write_file",
+        "edit_file",
+        "execute_command",
+        "send_email",
+        "send_whatsapp_message",
         "send_telegram_message",
         "send_telegram_artifact",
     }
-)
-"""Tools :class:`ToolApprovalPolicy` runs without asking (SPEC §11.3)."""
-
-DEFAULT_REQUIRE_APPROVAL_TOOLS: frozenset[str] = frozenset(
-    {"write_file", "edit_file", "execute_command", "send_email", "send_whatsapp_message"}
 )
 """Tools :class:`ToolApprovalPolicy` always asks about (SPEC §11.3); unknown tools are asked about too."""
 
