@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import imaplib
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from worker_helpers import COMMS_FLAGS, FakeSMTP
+from worker_helpers import COMMS_FLAGS, FakeIMAP, FakeSMTP
 
 from abstractruntime.integrations.abstractcore import default_tools as dt
 from abstractruntime.integrations.abstractcore.comms_email import EmailConfigError, EmailTools
@@ -161,6 +162,48 @@ def test_credentials_are_not_tool_arguments(
         "results"
     ]
     assert result["success"] is True and len(smtp.messages) == 1
+
+
+def imap_tools(imap: FakeIMAP) -> EmailTools:
+    env = {
+        "ABSTRACT_EMAIL_IMAP_HOST": "127.0.0.1",
+        "ABSTRACT_EMAIL_IMAP_PORT": str(imap.port),
+        "ABSTRACT_EMAIL_IMAP_SECURITY": "none",
+        "ABSTRACT_EMAIL_USERNAME": "bot@example.org",
+        "ABSTRACT_EMAIL_PASSWORD": "hunter2",
+    }
+    return EmailTools(env)
+
+
+def test_list_emails_newest_first_read_only(imap: FakeIMAP) -> None:
+    listed = imap_tools(imap).list_emails(limit=5)
+    assert [(m["uid"], m["subject"], m["from"]) for m in listed] == [
+        ("7", "Invoice", "Bob <bob@example.org>"),
+        ("3", "Lunch?", "Alice <alice@example.org>"),
+    ]
+    assert imap_tools(imap).list_emails(limit=1)[0]["uid"] == "7"
+    assert imap.logins[0] == ("bot@example.org", "hunter2")
+    # opened read-only, headers peeked: nothing is marked as seen
+    assert "EXAMINE" in imap.commands and "SELECT" not in imap.commands and "UID STORE" not in imap.commands
+
+
+def test_read_email_returns_the_text_part(imap: FakeIMAP) -> None:
+    message = imap_tools(imap).read_email(uid="7")
+    assert message["subject"] == "Invoice" and message["from"] == "Bob <bob@example.org>"
+    assert message["body"].strip() == "Please pay 10 EUR."
+    assert imap_tools(imap).read_email(uid="3")["body"].strip() == "Noon at the usual place."
+
+
+def test_read_email_refusals(imap: FakeIMAP) -> None:
+    tools = imap_tools(imap)
+    with pytest.raises(LookupError, match="uid 99"):
+        tools.read_email(uid="99")
+    with pytest.raises(ValueError, match="uid must be a number"):
+        tools.read_email(uid="1:*")
+    with pytest.raises(ValueError, match="folder"):
+        tools.list_emails(folder='INBOX" DELETE "x')
+    with pytest.raises(imaplib.IMAP4.error, match="select failed"):
+        tools.list_emails(folder="Archive")
 
 
 class Recorder:

@@ -7,7 +7,10 @@ import re
 import socketserver
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +121,76 @@ def stop(worker: HttpWorker) -> None:
     except subprocess.TimeoutExpired:
         worker.process.kill()
         worker.process.wait()
+
+
+@dataclass
+class FakeIMAP:
+    """A tiny IMAP4rev1 server on 127.0.0.1 over ``mailbox`` (``{uid: raw message}``, folder INBOX).
+
+    ``commands`` records every command verb received (``LOGIN``, ``EXAMINE``, ``UID FETCH``...); ``logins``
+    the ``(user, password)`` pairs.
+    """
+
+    mailbox: dict[int, bytes]
+    port: int = 0
+    commands: list[str] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+
+class IMAPHandler(socketserver.StreamRequestHandler):
+    def _send(self, text: str | bytes) -> None:
+        self.wfile.write((text.encode() if isinstance(text, str) else text) + b"\r\n")
+
+    def handle(self) -> None:
+        fake: FakeIMAP = self.server.fake  # type: ignore[attr-defined]
+        self._send("* OK [CAPABILITY IMAP4rev1] fake ready")
+        while line := self.rfile.readline().decode().rstrip("\r\n"):
+            tag, _, rest = line.partition(" ")
+            parts = rest.split(" ")
+            verb = parts[0].upper()
+            if verb == "UID":
+                verb = f"UID {parts[1].upper()}"
+            fake.commands.append(verb)
+            if verb == "CAPABILITY":
+                self._send("* CAPABILITY IMAP4rev1")
+            elif verb == "LOGIN":
+                fake.logins.append((parts[1].strip('"'), parts[2].strip('"')))
+            elif verb in ("EXAMINE", "SELECT"):
+                if parts[1].strip('"') != "INBOX":
+                    self._send(f"{tag} NO no such folder")
+                    continue
+                self._send(f"* {len(fake.mailbox)} EXISTS")
+                self._send("* FLAGS (\\Seen)")
+            elif verb == "UID SEARCH":
+                self._send("* SEARCH " + " ".join(str(uid) for uid in sorted(fake.mailbox)))
+            elif verb == "UID FETCH":
+                uid = int(parts[2])
+                raw = fake.mailbox.get(uid)
+                if raw is not None:
+                    body = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" if "HEADER" in parts[3] else raw
+                    section = "BODY[HEADER]" if "HEADER" in parts[3] else "BODY[]"
+                    self._send(
+                        f"* 1 FETCH (UID {uid} {section} {{{len(body)}}}".encode() + b"\r\n" + body + b")"
+                    )
+            elif verb == "LOGOUT":
+                self._send("* BYE")
+                self._send(f"{tag} OK LOGOUT completed")
+                return
+            self._send(f"{tag} OK {verb} completed")
+
+
+@contextmanager
+def serving(handler: type[socketserver.BaseRequestHandler], fake: FakeSMTP | FakeIMAP) -> Iterator[None]:
+    """Serve ``handler`` on a free 127.0.0.1 port (set as ``fake.port``) in a thread while in the block."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.fake = fake  # type: ignore[attr-defined]
+    fake.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
