@@ -116,8 +116,14 @@ class PostgresRunStore(RunStore):
         return Checkpoint(self._decode(run_id, row[0]), int(row[1]))
 
     def current_revision(self, run_id: str) -> int | None:
-        """The stored revision of ``run_id``, or None."""
+        """The stored revision of ``run_id``, or None.
+
+        Raises:
+            LeaseLostError: (inside :meth:`fenced`) the lease is no longer this owner's — the engine
+                asks for the revision before each commit, so a stale worker stops before writing.
+        """
         with self._db.connection() as conn:
+            self._check_fence(conn, run_id, lock=False)
             row = conn.execute("SELECT revision FROM runs WHERE run_id = %s", (run_id,)).fetchone()
         return None if row is None else int(row[0])
 
@@ -150,13 +156,12 @@ class PostgresRunStore(RunStore):
             append_records(ledger_store, records)
             return self._write(conn, run, text, actual)
 
-    def _check_fence(self, conn: Any, run_id: str) -> None:
+    def _check_fence(self, conn: Any, run_id: str, *, lock: bool = True) -> None:
         fence: Fence | None = getattr(self._fences, "fence", None)
         if fence is None or fence.run_id != run_id:
             return
-        row = conn.execute(
-            "SELECT owner, generation, expires_at FROM run_leases WHERE run_id = %s FOR SHARE", (run_id,)
-        ).fetchone()
+        sql = "SELECT owner, generation, expires_at FROM run_leases WHERE run_id = %s"
+        row = conn.execute(sql + (" FOR SHARE" if lock else ""), (run_id,)).fetchone()
         owner, generation, expires = (None, None, None) if row is None else row
         now = lease_stamp(datetime.now(timezone.utc))
         expired = expires is None or str(expires) <= now
