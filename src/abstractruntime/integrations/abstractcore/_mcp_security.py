@@ -93,9 +93,13 @@ class HttpGuard:
         self.max_body_bytes = int(max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check an HTTP request; pass lifespan and other scopes through untouched."""
-        if scope.get("type") != "http":
+        """Check an HTTP request; pass lifespan events through; close any other connection (websockets)."""
+        if scope.get("type") == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope.get("type") != "http":
+            logger.warning("refused a %s connection: only HTTP is served", scope.get("type"))
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = _headers(scope)
         refusal = self._refusal(headers)

@@ -164,6 +164,10 @@ def _serve_http(tools: WorkerTools, args: argparse.Namespace, version: str) -> N
     hosts = [*_LOOPBACK_HOSTS, *_split(args.http_allow_host)]
     if not is_loopback_host(args.host) and args.host not in ("0.0.0.0", "::"):
         hosts.append(args.host)
+    elif args.host in ("0.0.0.0", "::") and not args.http_allow_host:
+        logger.warning(
+            "listening on all interfaces: only loopback Host names are accepted; add --http-allow-host"
+        )
     guarded = HttpGuard(
         app,
         token=token,
