@@ -206,7 +206,7 @@ _RUN_KEYS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     """The durable state of one run: where it is, its vars, and what it waits for.
 
@@ -314,7 +314,7 @@ class RunState:
             raise CorruptRunError(f"invalid run data: {exc!r}", run_id=run_id) from exc
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """One append-only ledger entry (SPEC §2.2, §4.5).
 
@@ -351,17 +351,21 @@ class StepRecord:
         now: str | None = None,
     ) -> StepRecord:
         """A STARTED record with a new uuid4 ``step_id`` (``now``: ISO start time, default the clock)."""
-        return cls(
-            run_id=run.run_id,
-            step_id=new_id(),
-            node_id=node_id,
-            status=StepStatus.STARTED,
-            effect=None if effect is None else effect.to_dict(),
-            started_at=now or utc_now_iso(),
-            actor_id=run.actor_id,
-            session_id=run.session_id,
-            attempt=attempt,
-            idempotency_key=idempotency_key,
+        return cls(  # positional: run_id, step_id, node_id, status, effect, result, error, started_at,
+            # ended_at, actor_id, session_id, attempt, idempotency_key
+            run.run_id,
+            new_id(),
+            node_id,
+            StepStatus.STARTED,
+            None if effect is None else effect.to_dict(),
+            None,
+            None,
+            now or utc_now_iso(),
+            None,
+            run.actor_id,
+            run.session_id,
+            attempt,
+            idempotency_key,
         )
 
     def finish_success(self, result: dict[str, Any] | None, *, now: str | None = None) -> StepRecord:
@@ -388,9 +392,24 @@ class StepRecord:
         """A copy frozen at this moment, so the same logical record can be appended twice (STARTED,
         then its end).  Shallow: ``finish_*`` and hash chaining rebind fields, they never mutate the
         nested ``effect``/``result`` dicts in place."""
-        twin = object.__new__(type(self))
-        twin.__dict__.update(self.__dict__)
-        return twin
+        return type(self)(
+            self.run_id,
+            self.step_id,
+            self.node_id,
+            self.status,
+            self.effect,
+            self.result,
+            self.error,
+            self.started_at,
+            self.ended_at,
+            self.actor_id,
+            self.session_id,
+            self.attempt,
+            self.idempotency_key,
+            self.prev_hash,
+            self.record_hash,
+            self.signature,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ledger line shape (the keys and values of ``asdict(record)``, status as its string).

@@ -155,6 +155,17 @@ class InMemoryLedgerStore(LedgerStore):
         with self._lock:
             self._append_locked(record)
 
+    def append_many(self, records: Sequence[StepRecord]) -> None:
+        """Append ``records`` in order under one acquisition of the lock.
+
+        The STARTED and end records of one effect carry the same ``effect`` dict: it is copied once and
+        both stored dicts hold that copy (stored records are never edited in place).
+        """
+        with self._lock:
+            effects: dict[int, Any] = {}
+            for record in records:
+                self._append_locked(record, effects)
+
     def append_linked(self, records: Sequence[StepRecord], link: Link) -> None:
         """Append ``records`` in order, calling ``link(previous_record_dict, record)`` before each, under
         the store's lock (used by hash chaining: the chain head cannot change meanwhile)."""
@@ -167,19 +178,32 @@ class InMemoryLedgerStore(LedgerStore):
                 link(last, record)
                 last = self._append_locked(record)
 
-    def _append_locked(self, record: StepRecord) -> dict[str, Any]:
+    def _append_locked(self, record: StepRecord, effects: dict[int, Any] | None = None) -> dict[str, Any]:
+        effect = record.effect
+        if effects is None:
+            effect_copy = _copy_tree(effect)
+        else:  # one copy per distinct effect dict of the batch (the batch keeps the originals alive)
+            effect_copy = effects.get(id(effect))
+            if effect_copy is None:
+                effect_copy = effects[id(effect)] = _copy_tree(effect)
+        result = record.result
         data = record.to_dict()
-        data["effect"] = _copy_tree(record.effect)
-        data["result"] = _copy_tree(record.result)
-        self._records.setdefault(record.run_id, []).append(data)
+        data["effect"] = effect_copy
+        data["result"] = result if type(result) in _ATOMS else _copy_tree(result)
+        run_id = record.run_id
+        ledger = self._records.get(run_id)
+        if ledger is None:
+            ledger = self._records[run_id] = []
+        ledger.append(data)
         key = record.idempotency_key
         if key:
-            if record.status == StepStatus.COMPLETED:
-                self._completed.setdefault((record.run_id, key), data)
-            if record.status == StepStatus.STARTED:
-                self._open[(record.run_id, key)] = data
+            status = record.status
+            if status == StepStatus.STARTED:
+                self._open[(run_id, key)] = data
             else:
-                self._open.pop((record.run_id, key), None)
+                if status == StepStatus.COMPLETED:
+                    self._completed.setdefault((run_id, key), data)
+                self._open.pop((run_id, key), None)
         return data
 
     def list(self, run_id: str) -> builtins.list[dict[str, Any]]:
@@ -217,9 +241,9 @@ def _copy_tree(value: Any) -> Any:
     if cls in _ATOMS:
         return value
     if cls is dict:
-        return {key: _copy_tree(item) for key, item in value.items()}
+        return {key: item if type(item) in _ATOMS else _copy_tree(item) for key, item in value.items()}
     if cls is list:
-        return [_copy_tree(item) for item in value]
+        return [item if type(item) in _ATOMS else _copy_tree(item) for item in value]
     return copy.deepcopy(value)
 
 
