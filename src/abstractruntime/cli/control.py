@@ -19,6 +19,7 @@ from .app import (
     parse_json_option,
 )
 from .driver import plain_value, registry_from_store
+from .run_ids import RUN_ID
 
 
 @click.command("emit")
@@ -33,7 +34,7 @@ from .driver import plain_value, registry_from_store
 )
 @click.option("--session", "session_id", help="Session id (scope session).")
 @click.option("--workflow", "workflow_id", help="Workflow id (scope workflow).")
-@click.option("--run", "target_run_id", help="Run id (scope run).")
+@click.option("--run", "target_run_id", type=RUN_ID, help="Run id or unique prefix (scope run).")
 @click.option("--json", "json_output", is_flag=True, help="Print the resumed runs as JSON.")
 @click.pass_context
 def emit_cmd(  # noqa: PLR0917 - click passes options as arguments
@@ -110,7 +111,7 @@ def _control(ctx: click.Context, run_id: str, action: str, reason: str | None) -
 
 
 @click.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @click.option("--reason", help="Why (recorded on the run).")
 @click.option("--children", is_flag=True, help="Also cancel every live descendant run.")
 @click.pass_context
@@ -130,7 +131,7 @@ def cancel_cmd(ctx: click.Context, run_id: str, reason: str | None, children: bo
 
 
 @click.command("pause")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @click.option("--reason", help="Why (recorded on the run).")
 @click.pass_context
 def pause_cmd(ctx: click.Context, run_id: str, reason: str | None) -> None:
@@ -139,7 +140,7 @@ def pause_cmd(ctx: click.Context, run_id: str, reason: str | None) -> None:
 
 
 @click.command("unpause")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @click.pass_context
 def unpause_cmd(ctx: click.Context, run_id: str) -> None:
     """Lift the pause of RUN_ID (it does not tick; `resume` or `scheduler serve` continues it)."""

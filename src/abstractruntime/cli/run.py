@@ -37,6 +37,7 @@ from .driver import (
     report_outcome,
 )
 from .llm import CLI_NS_LLM
+from .run_ids import RUN_ID
 from .targets import LoadedTarget, TargetError, load_target
 from .tools import CLI_NS_APPROVE_TOOLS
 
@@ -218,7 +219,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
 
 
 @click.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @click.option(
     "--answer",
     "-a",
