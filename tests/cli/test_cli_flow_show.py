@@ -93,3 +93,11 @@ def test_run_refuses_unknown_input_keys_with_the_valid_ones(kind: str, tmp_path:
         cwd=tmp_path,
     )
     assert accepted.returncode == 5, accepted.stderr
+
+
+def test_resume_help_documents_the_payload_of_each_wait_reason(tmp_path: Path) -> None:
+    shown = run_cli("resume", "--help", cwd=tmp_path)
+    assert shown.returncode == 0
+    for line in ('user         --answer TEXT  ->  {"text": TEXT}', '{"response": TEXT}', "--approve", "job"):
+        assert line in shown.stdout
+    assert shown.stdout.rstrip().splitlines()[-1].strip().startswith("abstractruntime resume ")

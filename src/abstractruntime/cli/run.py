@@ -117,7 +117,13 @@ def llm_options(func: Any) -> Any:
     )(func)
 
 
-@click.command("run")
+@click.command(
+    "run",
+    epilog="""\b
+Examples:
+  abstractruntime run examples/flows/ask_and_answer.json --input request=hi --detach
+  abstractruntime flow show my_flow.json   # the --input keys it takes""",
+)
 @click.argument("target")
 @click.option(
     "--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A run variable (repeatable)."
@@ -218,7 +224,23 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     ctx.exit(report_outcome(app, run_id, stopped))
 
 
-@click.command("resume")
+RESUME_EPILOG = """\b
+Payload each wait reason expects:
+  user         --answer TEXT  ->  {"text": TEXT}; one of the wait's choices unless it allows free text
+  event        --answer TEXT  ->  {"response": TEXT} when the wait has a prompt; otherwise
+               --payload-json '{...}' (the event payload the flow reads)
+  tool approval (a wait listing tool calls)  --approve | --deny | --approve-call ID | --edit ID=JSON
+  job          --payload-json '{...}' (the job's result)
+  subworkflow  resumed by the runtime when the child run ends (nothing to send)
+  until        a timer: `abstractruntime scheduler serve` wakes it (nothing to send)
+
+\b
+Examples:
+  abstractruntime resume 6a16fe06 --answer Bob
+  abstractruntime resume 6a16fe06 --payload-json '{"approved": true}'"""
+
+
+@click.command("resume", epilog=RESUME_EPILOG)
 @click.argument("run_id", type=RUN_ID)
 @click.option(
     "--answer",
