@@ -321,6 +321,33 @@ class Runtime(RuntimeQueries):
         """
         return self._control.cancel(run_id, reason)
 
+    # -- retry and fork (core/rewind.py) ----------------------------------------------------------
+    def retry_run(
+        self, run_id: str, *, workflow: WorkflowSpec | None = None, max_steps: int = 100
+    ) -> RunState:
+        """Re-run a FAILED/CANCELLED run (or one reporting a node error) from the node that failed,
+        reusing every recorded effect result before it; see :func:`~abstractruntime.core.rewind.retry_run`."""
+        from .rewind import retry_run
+
+        return retry_run(self, run_id, workflow=workflow, max_steps=max_steps)
+
+    def fork_run(
+        self,
+        run_id: str,
+        *,
+        at_seq: int,
+        workflow: WorkflowSpec | None = None,
+        rerun_effects: bool = False,
+        vars: Mapping[str, Any] | None = None,
+    ) -> RunState:
+        """A new run from the state of ``run_id`` after ledger record ``at_seq`` (derived by replaying
+        recorded results); see :func:`~abstractruntime.core.rewind.fork_run`."""
+        from .rewind import fork_run
+
+        return fork_run(
+            self, run_id, at_seq=at_seq, workflow=workflow, rerun_effects=rerun_effects, vars=vars
+        )
+
     # -- crash recovery --------------------------------------------------------------------------
     def recover_runs(
         self,
