@@ -314,7 +314,7 @@ def compute_idempotency_key(*, run_id: str, node_id: str, effect: Effect) -> str
         TypeError: the payload holds a value ``json.dumps`` cannot encode (it must be JSON-safe).
     """
     kind = effect.type
-    effect_type = kind.value if type(kind) is EffectType else effect_type_value(kind)
+    effect_type = kind._value_ if type(kind) is EffectType else effect_type_value(kind)
     payload = _canonical_payload(effect_type, effect.payload)
     if type(run_id) is str and type(node_id) is str:
         # The same text json.dumps(material, sort_keys=True, ...) writes, assembled around one encode:

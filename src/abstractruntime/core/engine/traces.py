@@ -13,6 +13,44 @@ MAX_TRACE_STEPS = 100
 
 _probe = json.JSONEncoder(allow_nan=False).encode
 """``json.dumps(value, allow_nan=False)`` without building an encoder per call."""
+_SCALARS = frozenset({str, int, bool, type(None)})
+_MAX_WALK_DEPTH = 32
+
+
+def _plainly_json(value: Any, depth: int = 0) -> bool:
+    """True when ``value`` is made only of dicts with str keys, lists, str, int, bool, None and finite
+    floats (exact types): ``json.dumps(value, allow_nan=False)`` surely accepts it.  False means "not
+    sure" (subclasses, tuples, other keys, deep nesting): the caller then probes with the encoder."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return True
+    if cls is float:
+        return bool(value - value == 0.0)  # NaN and infinities give NaN
+    if depth >= _MAX_WALK_DEPTH:
+        return False
+    if cls is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _SCALARS and not _plainly_json(item, depth + 1)):
+                return False
+        return True
+    if cls is list:
+        for item in value:  # noqa: SIM110 - a loop, not all(<generator>): this runs on every step
+            if type(item) not in _SCALARS and not _plainly_json(item, depth + 1):
+                return False
+        return True
+    return False
+
+
+def _json_safe(values: tuple[Any, ...]) -> bool:
+    """The JSON probe of SPEC §5.3 over ``values``: a walk for plain data, the encoder otherwise."""
+    for value in values:
+        if not _plainly_json(value):
+            try:
+                _probe(values)
+            except (TypeError, ValueError):
+                return False
+            return True
+    return True
 
 
 def record_node_trace(
@@ -53,11 +91,9 @@ def record_node_trace(
         entry["wait"] = variable = wait.to_dict()
     else:
         variable = None
-    try:
-        # The JSON probe of SPEC §5.3, over the values that can be unsafe (the rest are the runtime's
-        # own strings, booleans and a finite float).
-        _probe((node_id, idempotency_key, effect.payload, effect.result_key, variable))
-    except (TypeError, ValueError):
+    # The JSON probe of SPEC §5.3, over the values that can be unsafe (the rest are the runtime's own
+    # strings, booleans and a finite float).
+    if not _json_safe((node_id, idempotency_key, effect.payload, effect.result_key, variable)):
         entry = {
             "ts": now,
             "node_id": node_id,
