@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -12,6 +13,7 @@ import click
 
 from abstractruntime.core.engine.store_access import is_paused
 from abstractruntime.core.models import RunStatus
+from abstractruntime.core.rewind import START_VARS_KEY
 
 from . import render
 from .answers import answer_payload, approval_payload
@@ -187,6 +189,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
     _refuse_unknown_inputs(loaded, inputs)
     ns = run_vars.get("_runtime")
     ns = dict(ns) if isinstance(ns, dict) else {}
+    ns[START_VARS_KEY] = copy.deepcopy({k: v for k, v in run_vars.items() if k != "_runtime"})  # for `fork`
     ns[CLI_NS_TARGET] = loaded.ref
     if loaded.kind == "python":
         ns[CLI_NS_CWD] = cwd

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from abstractruntime.core.models import RunStatus, WaitReason
+from abstractruntime.core.models import RunState, RunStatus, WaitReason
 
 from . import render
-from .app import get_app
+from .app import get_app, runtime_ns
 from .driver import plain_value
 from .recover import recover_cmd
+from .rewind import fork_cmd, retry_cmd
 from .run_ids import RUN_ID
 from .runs_query import RunFilter, age_text, parse_duration, select_runs, tree_order, workflow_names
 
@@ -83,6 +84,7 @@ def runs_list(  # noqa: PLR0917 - click passes options as arguments
                     "workflow_name": names[s.run_id],
                     "age": age_text(s.created_at, flt.now),
                     "depth": depth,
+                    "forked_from": runtime_ns(s).get("forked_from"),
                 }
                 for depth, s in rows
             ]
@@ -101,12 +103,20 @@ def runs_list(  # noqa: PLR0917 - click passes options as arguments
             render.escape(names[s.run_id]),
             render.run_status(s),
             render.escape(render.short(wait.prompt or plain_value(wait.reason), 40) if wait else ""),
-            render.escape((s.parent_run_id or "")[:8]),
+            render.escape(_origin(s)),
             age_text(s.created_at, flt.now),
         )
     render.console().print(table)
     if total > offset + len(states):
         click.echo(f"{offset + len(states)} of {total} runs; next page: --offset {offset + len(states)}")
+
+
+def _origin(state: RunState) -> str:
+    """The parent column: the parent run's id prefix, or ``fork of <id prefix>#<seq>``."""
+    forked = runtime_ns(state).get("forked_from")
+    if isinstance(forked, dict) and isinstance(forked.get("run_id"), str):
+        return f"fork of {forked['run_id'][:8]}#{forked.get('at_seq')}"
+    return (state.parent_run_id or "")[:8]
 
 
 @runs_group.command("show")
@@ -125,4 +135,4 @@ def runs_show(ctx: click.Context, run_id: str, json_output: bool) -> None:
 
 runs_group.add_command(recover_cmd)  # ``runs recover``, defined in recover.py
 
-COMMANDS = [runs_group]
+COMMANDS = [runs_group, retry_cmd, fork_cmd]  # ``retry``/``fork`` live in rewind.py
