@@ -36,12 +36,12 @@ class EffectOutcome:
     @classmethod
     def completed(cls, result: dict[str, Any] | None = None) -> EffectOutcome:
         """The effect finished; ``result`` (JSON-safe) goes to the plan's ``result_key``."""
-        return cls(status="completed", result=result)
+        return _quick(cls, {"status": "completed", "result": result})
 
     @classmethod
     def waiting(cls, wait: WaitState) -> EffectOutcome:
         """The run must wait as described by ``wait`` (never retried)."""
-        return cls(status="waiting", wait=wait)
+        return _quick(cls, {"status": "waiting", "wait": wait})
 
     @classmethod
     def failed(
@@ -55,6 +55,17 @@ class EffectOutcome:
         long, up to the policy's cap.
         """
         return cls(status="failed", error=error, retryable=retryable, retry_after_s=retry_after_s)
+
+
+def _quick(cls: type[EffectOutcome], values: dict[str, Any]) -> EffectOutcome:
+    """``cls(**values)`` without the frozen ``__init__`` (one ``object.__setattr__`` per field): the
+    instance dict gets ``values`` and the other fields read their class-level defaults, which is what
+    equality, ``repr``, ``hash``, ``dataclasses.replace`` and pickling see as well."""
+    if cls is not EffectOutcome:  # a subclass may define __post_init__ or slots
+        return cls(**values)
+    outcome = object.__new__(cls)
+    outcome.__dict__.update(values)
+    return outcome
 
 
 EffectHandler = Callable[..., EffectOutcome]
