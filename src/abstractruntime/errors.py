@@ -28,6 +28,7 @@ as well, so ``except KeyError`` written against the documented API keeps working
     ├── ConcurrencyError              (RuntimeError) a save from a stale copy of a run
     │   └── LeaseLostError                           a write fenced by a lease its writer no longer holds
     ├── CapabilityError               (RuntimeError) a store or service lacks what a call needs
+    ├── StoreUnavailableError         (ConnectionError) a database server that cannot be reached
     ├── CodeLimitExceededError        (RuntimeError) a code node hit a host limit (cpu, memory, wall...)
     ├── CodeLimitConfigError          (ValueError)   a code-node limit the host configured is invalid
     ├── MissingExtraError             (ImportError)  an optional dependency is not installed
@@ -80,6 +81,7 @@ __all__ = [
     "RunNotFoundError",
     "RunNotWaitingError",
     "RunPausedError",
+    "StoreUnavailableError",
     "UnknownNodeError",
     "VarsPathError",
     "WaitKeyMismatchError",
@@ -353,6 +355,18 @@ class LeaseLostError(ConcurrencyError):
 
 class CapabilityError(AbstractRuntimeError, RuntimeError):
     """A store or service lacks a capability the call needs (for example ``subscribe``)."""
+
+
+class StoreUnavailableError(AbstractRuntimeError, ConnectionError):
+    """A store's database server cannot be reached (refused, unknown host, timed out, bad login).
+
+    Attributes:
+        location: where the store is (a URL without its password).
+    """
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class MissingExtraError(AbstractRuntimeError, ImportError):

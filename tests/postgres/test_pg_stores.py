@@ -105,3 +105,11 @@ def test_an_expired_lease_fences_even_without_a_takeover(pg_url: str) -> None:
         assert runs.current_revision(run.run_id) == revision
     finally:
         stores.close()
+
+
+def test_an_unreachable_server_is_a_typed_connection_error() -> None:
+    from abstractruntime.errors import StoreUnavailableError
+
+    with pytest.raises(StoreUnavailableError) as info:
+        open_stores("postgresql://postgres@127.0.0.1:1/test")
+    assert isinstance(info.value, ConnectionError) and "unreachable" in str(info.value)

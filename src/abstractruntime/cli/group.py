@@ -17,7 +17,7 @@ except ImportError as exc:
         feature="The abstractruntime command line", extra="cli", module=exc.name or "click"
     ) from exc
 
-from . import bundle, control, flow, info, ledger, run, runs, scheduler
+from . import bundle, control, flow, info, ledger, run, runs, scheduler, worker
 from .app import STORE_ENV, App
 from .guard import DEBUG_ENV, STATE
 
@@ -28,7 +28,7 @@ from .guard import DEBUG_ENV, STATE
     "store_url",
     envvar=STORE_ENV,
     metavar="URL",
-    help="Store URL: sqlite:///path.db, file:///dir or memory:// "
+    help="Store URL: sqlite:///path.db, file:///dir, memory:// or postgresql://user@host/db "
     f"(env {STORE_ENV}; default: a SQLite database in the user data dir, see `info`).",
 )
 @click.option("--json", "json_output", is_flag=True, help="JSON output for every read command.")
@@ -54,6 +54,8 @@ def cli(ctx: click.Context, store_url: str | None, json_output: bool, debug: boo
     ctx.call_on_close(app.close)
 
 
-for _module in (run, control, runs, ledger, flow, bundle, scheduler, info):
+for _module in (run, control, runs, ledger, flow, bundle, scheduler, info, worker):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+for _name in ("emit", "resume"):  # on a postgresql:// store they enqueue for a worker
+    worker.route_through_inbox(cli.commands[_name])

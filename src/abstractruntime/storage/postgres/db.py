@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...errors import MissingExtraError
+from ...errors import MissingExtraError, StoreUnavailableError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["PostgresDatabase", "import_psycopg"]
@@ -83,15 +83,22 @@ class PostgresDatabase:
     Raises:
         MissingExtraError: the ``postgres`` extra is not installed.
         ValueError: a bad URL option.
-        psycopg.OperationalError: the server cannot be reached.
+        StoreUnavailableError (ConnectionError): the server cannot be reached.
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
-        import_psycopg()
+        psycopg = import_psycopg()
         from psycopg_pool import ConnectionPool
 
         self.url = url
         self.conninfo, self.schema, pool_max = split_url(url)
+        try:  # one direct attempt first: a clear, fast error instead of a pool retrying in the background
+            psycopg.connect(self.conninfo, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise StoreUnavailableError(
+                f"PostgreSQL at {self.label} is unreachable: {reason}", location=self.label
+            ) from exc
         self._local = threading.local()
         self._pool = ConnectionPool(
             self.conninfo,
@@ -111,7 +118,7 @@ class PostgresDatabase:
             conn.execute(f'SET search_path TO "{self.schema}"')
 
     @property
-    def path(self) -> str:
+    def label(self) -> str:
         """A label for error locations (the URL without its password)."""
         parts = urlsplit(self.url)
         host = parts.hostname or ""

@@ -148,7 +148,7 @@ class PostgresLedgerStore(LedgerStore):
         return records, (int(rows[-1][0]) if rows else int(after))
 
     def _decode(self, run_id: str, seq: int, text: str) -> dict[str, Any]:
-        data = decode_json(text, run_id=run_id, location=f"{self._db.path}#ledger/{run_id}/{seq}")
+        data = decode_json(text, run_id=run_id, location=f"{self._db.label}#ledger/{run_id}/{seq}")
         if not isinstance(data, dict):
             data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
         return data

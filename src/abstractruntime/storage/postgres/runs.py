@@ -263,7 +263,7 @@ class PostgresRunStore(RunStore):
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def _decode(self, run_id: str, text: str) -> RunState:
-        return decode_run(text, run_id=run_id, location=f"{self._db.path}#runs/{run_id}")
+        return decode_run(text, run_id=run_id, location=f"{self._db.label}#runs/{run_id}")
 
     def _decode_rows(self, sql: str, args: Sequence[Any]) -> builtins.list[RunState]:
         with self._db.connection() as conn:

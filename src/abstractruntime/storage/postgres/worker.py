@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...core.leases import new_owner_id
-from ...core.models import RunStatus
+from ...core.models import RunState, RunStatus
 from ...core.runtime import Runtime
 from ...errors import ConcurrencyError, LeaseLostError
 from ..leases import lease_stamp
@@ -54,6 +54,9 @@ ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded
 WHERE run_leases.owner IS NULL OR run_leases.expires_at IS NULL OR run_leases.expires_at <= %(now)s
 RETURNING generation
 """
+
+Resolver = Callable[[str, "RunState | None", "dict[str, Any] | None"], None]
+"""``resolve(workflow_id, run, start_vars)``: register an unknown workflow (see ``PostgresWorker``)."""
 
 RuntimeFactory = Callable[[Stores], Runtime]
 """``make(stores) -> Runtime`` over ``stores.run_store``/``ledger_store``, with the host's handlers."""
@@ -87,8 +90,9 @@ class PostgresWorker:
         poll_s: the longest idle wait between claims, in seconds.
         max_steps: steps per claim before the run is released (it is claimed again at once if ready).
         owner: this worker's id (default ``host:pid:random``).
-        on_unknown_workflow: ``f(workflow_id)`` called when a claimed run's workflow is not in the
-            registry (it may register it); the run is released either way.
+        on_unknown_workflow: ``f(workflow_id, run, start_vars)`` called when a workflow is not in the
+            registry (it may register it): ``run`` is the stored run that needs it (None for a
+            ``start`` command, then ``start_vars`` are the vars the run will start with).
 
     Raises:
         ValueError: ``concurrency < 1``, ``ttl_s <= 0`` or ``poll_s <= 0``.
@@ -105,7 +109,7 @@ class PostgresWorker:
         poll_s: float = 1.0,
         max_steps: int = 100,
         owner: str | None = None,
-        on_unknown_workflow: Callable[[str], None] | None = None,
+        on_unknown_workflow: Resolver | None = None,
     ) -> None:
         if concurrency < 1 or ttl_s <= 0 or poll_s <= 0:
             raise ValueError("concurrency must be >= 1, ttl_s and poll_s > 0")
@@ -188,16 +192,17 @@ class PostgresWorker:
     def _apply(self, kind: str, run_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
             if kind == "start":
-                spec = self._workflow(str(payload["workflow_id"]))
+                start_vars = payload.get("vars") or {}
+                spec = self._workflow(str(payload["workflow_id"]), None, start_vars)
                 new_id = self.runtime.start(
-                    workflow=spec, vars=payload.get("vars") or {}, session_id=payload.get("session_id")
+                    workflow=spec, vars=start_vars, session_id=payload.get("session_id")
                 )
                 return {"ok": True, "run_id": new_id}
             if kind == "resume":
                 state = self.runtime.run_store.load(run_id)
                 if state is None:
                     return {"ok": False, "error": f"unknown run {run_id}"}
-                spec = self._workflow(state.workflow_id)
+                spec = self._workflow(state.workflow_id, state)
                 self.runtime.resume(
                     workflow=spec,
                     run_id=run_id,
@@ -209,6 +214,7 @@ class PostgresWorker:
             if kind == "emit_event":
                 from ...scheduler import Scheduler
 
+                self._register_listeners()
                 scheduler = Scheduler(runtime=self.runtime, registry=self.registry)
                 woken = scheduler.emit_event(
                     name=str(payload["name"]),
@@ -224,10 +230,25 @@ class PostgresWorker:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return {"ok": False, "error": f"unknown command type {kind!r}"}
 
-    def _workflow(self, workflow_id: str) -> Any:
+    def _register_listeners(self) -> None:
+        """Resolve the workflows of runs waiting on events, so an event reaches every listener."""
+        if self.on_unknown_workflow is None:
+            return
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (workflow_id) run_id, workflow_id FROM runs "
+                "WHERE status = 'waiting' AND wait_reason = 'event'"
+            ).fetchall()
+        for run_id, workflow_id in rows:
+            if self.registry.get(workflow_id) is None:
+                self.on_unknown_workflow(workflow_id, self.runs.load(run_id), None)
+
+    def _workflow(
+        self, workflow_id: str, run: RunState | None = None, start_vars: dict[str, Any] | None = None
+    ) -> Any:
         spec = self.registry.get(workflow_id)
         if spec is None and self.on_unknown_workflow is not None:
-            self.on_unknown_workflow(workflow_id)
+            self.on_unknown_workflow(workflow_id, run, start_vars)
             spec = self.registry.get(workflow_id)
         if spec is None:
             raise KeyError(f"workflow {workflow_id!r} is not known to this worker")
@@ -263,7 +284,7 @@ class PostgresWorker:
         fence = Fence(run_id, self.owner, generation)
         state = None
         try:
-            spec = self._workflow(workflow_id)
+            spec = self.registry.get(workflow_id) or self._workflow(workflow_id, self.runs.load(run_id))
             with self.runs.fenced(fence):
                 steps = 0
                 while steps < self.max_steps and not self._stop.is_set():
