@@ -164,13 +164,13 @@ def test_credentials_are_not_tool_arguments(
     assert result["success"] is True and len(smtp.messages) == 1
 
 
-def imap_tools(imap: FakeIMAP) -> EmailTools:
+def imap_tools(imap: FakeIMAP, password: str = "hunter2") -> EmailTools:
     env = {
         "ABSTRACT_EMAIL_IMAP_HOST": "127.0.0.1",
         "ABSTRACT_EMAIL_IMAP_PORT": str(imap.port),
         "ABSTRACT_EMAIL_IMAP_SECURITY": "none",
         "ABSTRACT_EMAIL_USERNAME": "bot@example.org",
-        "ABSTRACT_EMAIL_PASSWORD": "hunter2",
+        "ABSTRACT_EMAIL_PASSWORD": password,
     }
     return EmailTools(env)
 
@@ -204,6 +204,13 @@ def test_read_email_refusals(imap: FakeIMAP) -> None:
         tools.list_emails(folder='INBOX" DELETE "x')
     with pytest.raises(imaplib.IMAP4.error, match="select failed"):
         tools.list_emails(folder="Archive")
+
+
+def test_imap_login_failure_is_an_error_without_the_password(imap: FakeIMAP) -> None:
+    tools = imap_tools(imap, password="wrong")
+    with pytest.raises(imaplib.IMAP4.error, match="invalid credentials") as caught:
+        tools.list_emails()
+    assert "wrong" not in str(caught.value) and imap.commands == ["CAPABILITY", "LOGIN"]
 
 
 class Recorder:

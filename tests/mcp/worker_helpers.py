@@ -155,6 +155,9 @@ class IMAPHandler(socketserver.StreamRequestHandler):
                 self._send("* CAPABILITY IMAP4rev1")
             elif verb == "LOGIN":
                 fake.logins.append((parts[1].strip('"'), parts[2].strip('"')))
+                if parts[2].strip('"') == "wrong":
+                    self._send(f"{tag} NO [AUTHENTICATIONFAILED] invalid credentials")
+                    continue
             elif verb in ("EXAMINE", "SELECT"):
                 if parts[1].strip('"') != "INBOX":
                     self._send(f"{tag} NO no such folder")

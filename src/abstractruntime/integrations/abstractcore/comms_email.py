@@ -152,24 +152,26 @@ class EmailTools:
         return {"ok": bool(accepted), "message_id": message["Message-ID"], "recipients": accepted}
 
     def _smtp(self) -> smtplib.SMTP:
+        """A connected (and logged-in, when a username is set) SMTP client; closed again on any failure."""
         host, port, security = self._server("SMTP", "starttls")
         smtp: smtplib.SMTP
         if security == "ssl":
             smtp = smtplib.SMTP_SSL(host, port, timeout=self.timeout_s, context=ssl.create_default_context())
         else:
             smtp = smtplib.SMTP(host, port, timeout=self.timeout_s)
+        try:
             if security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
-        username = self._get("USERNAME")
-        if username:
-            try:
+            username = self._get("USERNAME")
+            if username:
                 smtp.login(username, self._get("PASSWORD"))
-            except smtplib.SMTPException:
-                smtp.close()
-                raise
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def _imap(self) -> imaplib.IMAP4:
+        """A connected (and logged-in, when a username is set) IMAP client; shut down again on any failure."""
         host, port, security = self._server("IMAP", "ssl")
         imap: imaplib.IMAP4
         if security == "ssl":
@@ -178,11 +180,15 @@ class EmailTools:
             )
         else:
             imap = imaplib.IMAP4(host, port, timeout=self.timeout_s)
+        try:
             if security == "starttls":
                 imap.starttls(ssl_context=ssl.create_default_context())
-        username = self._get("USERNAME")
-        if username:
-            imap.login(username, self._get("PASSWORD"))
+            username = self._get("USERNAME")
+            if username:
+                imap.login(username, self._get("PASSWORD"))
+        except BaseException:
+            imap.shutdown()
+            raise
         return imap
 
     def list_emails(

@@ -185,7 +185,13 @@ def _serve_http(tools: WorkerTools, args: argparse.Namespace, version: str) -> N
         bound_port,
         "bearer token" if token else "none",
     )
-    config = uvicorn.Config(guarded, log_level=args.log_level.lower(), access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        guarded,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # open SSE streams do not hold a shutdown forever
+    )
     anyio.run(uvicorn.Server(config).serve, [sock])
 
 
