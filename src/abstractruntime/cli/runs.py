@@ -10,6 +10,7 @@ from abstractruntime.core.models import RunState, RunStatus, WaitReason
 from . import render
 from .app import get_app, runtime_ns
 from .driver import plain_value
+from .prune import delete_cmd, prune_cmd
 from .recover import recover_cmd
 from .rewind import fork_cmd, retry_cmd
 from .run_ids import RUN_ID
@@ -134,5 +135,7 @@ def runs_show(ctx: click.Context, run_id: str, json_output: bool) -> None:
 
 
 runs_group.add_command(recover_cmd)  # ``runs recover``, defined in recover.py
+runs_group.add_command(prune_cmd)  # ``runs prune`` and ``runs delete``, defined in prune.py
+runs_group.add_command(delete_cmd)
 
 COMMANDS = [runs_group, retry_cmd, fork_cmd]  # ``retry``/``fork`` live in rewind.py
