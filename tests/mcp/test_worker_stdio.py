@@ -144,7 +144,7 @@ def test_send_email_needs_approval_then_really_sends(ws: Path, smtp: FakeSMTP) -
     ("args", "message"),
     [
         ([], b"no toolset selected"),
-        (["--toolsets", "files,web"], b"unknown toolset(s) web"),
+        (["--toolsets", "files,bogus"], b"unknown toolset(s) bogus"),
         (["--toolsets", "files", "--workspace-access-mode", "bogus"], b"invalid choice"),
     ],
 )
@@ -154,3 +154,19 @@ def test_bad_configuration_exits_non_zero(args: list[str], message: bytes) -> No
     )
     assert done.returncode in (1, 2) and message in done.stderr
     assert done.stdout == b""
+
+
+def test_web_and_system_toolsets(ws: Path) -> None:
+    async def body(client: Any) -> tuple[list[str], MCPError, Any]:
+        names = await tool_names(client)
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("execute_command", {"command": "touch pwned"})
+        fetched = await client.call_tool("fetch_url", {"url": "http://127.0.0.1:9/"})
+        return names, caught.value, fetched
+
+    names, refused, fetched = run_client(
+        ["--toolsets", "web,system", "--workspace-root", str(ws)], worker_env(), body
+    )
+    assert names == ["execute_command", "fetch_url"]
+    assert refused.code == -32000 and not (ws / "pwned").exists()
+    assert fetched.is_error is True and "non-public address" in fetched.content[0].text

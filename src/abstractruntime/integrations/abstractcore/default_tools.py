@@ -16,8 +16,9 @@ WhatsApp (``send_whatsapp_message``; :mod:`.comms_messaging`, their HTTP APIs). 
 from the environment, and sending is in the approval policy's require set.
 
 Not provided (SPEC §11.9 names them): ``skim_folders``, ``analyze_code``, ``skim_files``, ``edit_file``,
-the ``web`` and ``system`` toolsets, ``send_telegram_artifact`` and the WhatsApp list/read tools (they need
-a webhook receiver).
+the ``web`` and ``system`` toolsets (the MCP worker has its own ``fetch_url`` and ``execute_command``,
+:mod:`._system_web_tools`), ``send_telegram_artifact`` and the WhatsApp list/read tools (they need a
+webhook receiver).
 
 ::
 

@@ -80,18 +80,30 @@ def build_worker_tools(args: argparse.Namespace) -> WorkerTools:
         WorkerConfigError: no toolset, an unknown toolset, or an invalid workspace policy.
     """
     from ...visualflow_compiler.nodes.workspace import WorkspaceError
-    from .default_tools import get_default_toolsets
+    from ._system_web_tools import SystemTools, WebTools
+    from .default_tools import _policy, get_default_toolsets
 
     wanted = _split(args.toolsets)
     if not wanted:
         raise WorkerConfigError("no toolset selected; pass --toolsets (for example --toolsets files)")
+    workspace = {
+        "workspace_root": args.workspace_root,
+        "access_mode": args.workspace_access_mode,
+        "allowed_paths": args.workspace_allowed_path,
+        "ignored_paths": args.workspace_ignored_path,
+    }
     try:
-        available = get_default_toolsets(
-            workspace_root=args.workspace_root,
-            access_mode=args.workspace_access_mode,
-            allowed_paths=args.workspace_allowed_path,
-            ignored_paths=args.workspace_ignored_path,
+        available = get_default_toolsets(**workspace)
+        # web and system are the worker's own (SPEC §11.8): workflows' default tool map stays files (+ comms)
+        available["web"] = {"id": "web", "label": "Web", "tools": WebTools().tools()}
+        policy = _policy(
+            args.workspace_root,
+            args.workspace_access_mode,
+            args.workspace_allowed_path,
+            args.workspace_ignored_path,
         )
+        system = SystemTools(policy).tools()
+        available["system"] = {"id": "system", "label": "System", "tools": system}
     except (WorkspaceError, ValueError, OSError) as exc:
         raise WorkerConfigError(f"invalid workspace: {exc}") from exc
     unknown = [t for t in wanted if t not in available]
