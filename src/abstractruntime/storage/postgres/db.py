@@ -1,13 +1,14 @@
 """``PostgresDatabase``: a psycopg 3 connection pool, per-thread transactions and versioned migrations.
 
-Every store of the PostgreSQL backend shares one :class:`PostgresDatabase`.  A thread's
-:meth:`PostgresDatabase.transaction` opens a transaction on one pooled connection; a nested
+Every store of the PostgreSQL backend shares one :class:`PostgresDatabase`.  Each thread keeps one
+pooled connection for itself (no checkout per statement); its :meth:`PostgresDatabase.transaction`
+opens a transaction on it; a nested
 ``transaction()`` on the same thread joins it (as a savepoint), which is how a step commit appends its
 ledger records and writes its run in one transaction, and how :meth:`group_commit` puts many step
 commits in one transaction, each in its own savepoint.
 
 URL: ``postgresql://user@host:port/db?schema=name&pool_max=8`` — ``schema`` (created when missing)
-becomes the ``search_path`` of every connection, ``pool_max`` caps the pool; other query options go to
+becomes the ``search_path`` of every connection, ``pool_max`` (default 32) caps the pool: one connection per live thread; other query options go to
 libpq as they are.  The schema is brought to :data:`SCHEMA_VERSION` on open, under an advisory lock, so
 workers starting together migrate once (table ``schema_version``).
 """
@@ -55,7 +56,7 @@ def split_url(url: str) -> tuple[str, str | None, int]:
     parts = urlsplit(url)
     options = parse_qsl(parts.query, keep_blank_values=True)
     schema: str | None = None
-    pool_max = 8
+    pool_max = 32
     rest: list[tuple[str, str]] = []
     for key, value in options:
         if key == "schema":
@@ -100,6 +101,8 @@ class PostgresDatabase:
                 f"PostgreSQL at {self.label} is unreachable: {reason}", location=self.label
             ) from exc
         self._local = threading.local()
+        self._owners: dict[int, Any] = {}  # thread ident -> the connection it holds
+        self._owners_lock = threading.Lock()
         self._pool = ConnectionPool(
             self.conninfo,
             min_size=1,
@@ -146,36 +149,50 @@ class PostgresDatabase:
         with self.connection() as conn:
             return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
+    def _thread_conn(self) -> Any:
+        """This thread's own connection, taken from the pool on first use (and again after it broke).
+
+        Connections of threads that have ended go back to the pool first, so short-lived threads do
+        not exhaust it; a broken connection (lost server) is handed back and replaced: the caller's
+        statement failed, the next one reconnects.
+        """
+        conn = getattr(self._local, "own", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        with self._owners_lock:
+            if conn is not None:
+                self._owners.pop(threading.get_ident(), None)
+                self._pool.putconn(conn)
+            alive = {t.ident for t in threading.enumerate()}
+            for ident in [i for i in self._owners if i not in alive]:
+                self._pool.putconn(self._owners.pop(ident))
+        conn = self._pool.getconn()
+        with self._owners_lock:
+            self._owners[threading.get_ident()] = conn
+        self._local.own = conn
+        return conn
+
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        """This thread's connection in an open transaction, else a pooled autocommit connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        with self._pool.connection() as pooled:
-            yield pooled
+        """This thread's connection (autocommit, or inside the thread's open transaction)."""
+        yield self._thread_conn()
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A transaction on this thread's connection (a savepoint when one is open); yields the
         connection.  Commits on a normal exit, rolls back (to the savepoint) on an exception."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        conn = self._thread_conn()
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
             with conn.transaction():
                 yield conn
-            return
-        with self._pool.connection() as pooled:
-            self._local.conn = pooled
-            try:
-                with pooled.transaction():
-                    yield pooled
-            finally:
-                self._local.conn = None
+        finally:
+            self._local.depth = depth
 
     def in_transaction(self) -> bool:
         """True while this thread has a transaction open."""
-        return getattr(self._local, "conn", None) is not None
+        return bool(getattr(self._local, "depth", 0))
 
     def group_commit(self) -> Any:
         """A context manager: step commits made inside it on this thread share one transaction, each
@@ -188,5 +205,9 @@ class PostgresDatabase:
             conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Hand every thread's connection back and close the pool."""
+        with self._owners_lock:
+            for conn in self._owners.values():
+                self._pool.putconn(conn)
+            self._owners.clear()
         self._pool.close()

@@ -32,6 +32,11 @@ from .db import PostgresDatabase
 
 __all__ = ["Fence", "PostgresRunStore", "canonical"]
 
+# the run's revision and its lease in one read (no row: the run or the lease row is missing)
+_FENCED_READ = (
+    "SELECT r.revision, l.owner, l.generation, l.expires_at FROM runs r "
+    "JOIN run_leases l ON l.run_id = r.run_id WHERE r.run_id = %s"
+)
 _COLUMNS = "workflow_id, status, wait_reason, wait_until, parent_run_id, actor_id, session_id"
 
 
@@ -91,11 +96,7 @@ class PostgresRunStore(RunStore):
         """
         text = encode_run(run)
         with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT revision FROM runs WHERE run_id = %s FOR UPDATE", (run.run_id,)
-            ).fetchone()
-            self._check_fence(conn, run.run_id)
-            self._write(conn, run, text, None if row is None else int(row[0]))
+            self._write(conn, run, text, self._lock_row(conn, run.run_id))
 
     def load(self, run_id: str) -> RunState | None:
         """The stored run, or None.
@@ -123,9 +124,14 @@ class PostgresRunStore(RunStore):
                 asks for the revision before each commit, so a stale worker stops before writing.
         """
         with self._db.connection() as conn:
-            self._check_fence(conn, run_id, lock=False)
-            row = conn.execute("SELECT revision FROM runs WHERE run_id = %s", (run_id,)).fetchone()
-        return None if row is None else int(row[0])
+            if self._fence_for(run_id) is None:
+                row = conn.execute("SELECT revision FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+                return None if row is None else int(row[0])
+            row = conn.execute(_FENCED_READ, (run_id,)).fetchone()
+            if row is None:
+                return self._unjoined(conn, run_id, lock=False)
+        self._check_fence(run_id, row[1:])
+        return int(row[0])
 
     def commit(
         self,
@@ -144,11 +150,7 @@ class PostgresRunStore(RunStore):
         """
         text = encode_run(run)
         with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT revision FROM runs WHERE run_id = %s FOR UPDATE", (run.run_id,)
-            ).fetchone()
-            actual = None if row is None else int(row[0])
-            self._check_fence(conn, run.run_id)
+            actual = self._lock_row(conn, run.run_id)
             if actual != expected_revision:
                 raise ConcurrencyError(
                     run_id=run.run_id, expected_revision=expected_revision, actual_revision=actual
@@ -156,13 +158,37 @@ class PostgresRunStore(RunStore):
             append_records(ledger_store, records)
             return self._write(conn, run, text, actual)
 
-    def _check_fence(self, conn: Any, run_id: str, *, lock: bool = True) -> None:
+    def _fence_for(self, run_id: str) -> Fence | None:
         fence: Fence | None = getattr(self._fences, "fence", None)
-        if fence is None or fence.run_id != run_id:
+        return fence if fence is not None and fence.run_id == run_id else None
+
+    def _lock_row(self, conn: Any, run_id: str) -> int | None:
+        """Lock the run's row (and share-lock its lease row when fenced); its revision or None."""
+        if self._fence_for(run_id) is None:
+            row = conn.execute("SELECT revision FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)).fetchone()
+            return None if row is None else int(row[0])
+        row = conn.execute(_FENCED_READ + " FOR UPDATE OF r FOR SHARE OF l", (run_id,)).fetchone()
+        if row is None:
+            return self._unjoined(conn, run_id, lock=True)
+        self._check_fence(run_id, row[1:])
+        return int(row[0])
+
+    def _unjoined(self, conn: Any, run_id: str, *, lock: bool) -> int | None:
+        """The rare fenced read where the run or its lease row is missing: check each on its own."""
+        lease = conn.execute(
+            "SELECT owner, generation, expires_at FROM run_leases WHERE run_id = %s", (run_id,)
+        ).fetchone()
+        self._check_fence(run_id, lease)
+        sql = "SELECT revision FROM runs WHERE run_id = %s" + (" FOR UPDATE" if lock else "")
+        row = conn.execute(sql, (run_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _check_fence(self, run_id: str, lease: Sequence[Any] | None) -> None:
+        """Raise LeaseLostError unless ``lease`` (owner, generation, expires_at) is the fence's, live."""
+        fence = self._fence_for(run_id)
+        if fence is None:
             return
-        sql = "SELECT owner, generation, expires_at FROM run_leases WHERE run_id = %s"
-        row = conn.execute(sql + (" FOR SHARE" if lock else ""), (run_id,)).fetchone()
-        owner, generation, expires = (None, None, None) if row is None else row
+        owner, generation, expires = (None, None, None) if lease is None else tuple(lease)
         now = lease_stamp(datetime.now(timezone.utc))
         expired = expires is None or str(expires) <= now
         if owner != fence.owner or generation != fence.generation or expired:
