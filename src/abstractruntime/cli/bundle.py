@@ -15,6 +15,7 @@ from abstractruntime.workflow_bundle.packer import (
 
 from . import render
 from .app import EXIT_FAILED, CliError, get_app
+from .examples import examples
 
 
 @click.group("bundle")
@@ -22,7 +23,7 @@ def bundle_group() -> None:
     """Pack, inspect and unpack .flow workflow bundles."""
 
 
-@bundle_group.command("pack")
+@bundle_group.command("pack", epilog=examples("bundle pack"))
 @click.argument("root_flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--output",
@@ -82,7 +83,7 @@ def bundle_pack(  # noqa: PLR0917 - click passes options as arguments
         )
 
 
-@bundle_group.command("inspect")
+@bundle_group.command("inspect", epilog=examples("bundle inspect"))
 @click.argument("bundle_path", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "json_output", is_flag=True, help="Print the manifest as JSON.")
 @click.pass_context
@@ -109,7 +110,7 @@ def bundle_inspect(ctx: click.Context, bundle_path: Path, json_output: bool) -> 
         click.echo(f"  {flow_id}  {path}")
 
 
-@bundle_group.command("unpack")
+@bundle_group.command("unpack", epilog=examples("bundle unpack"))
 @click.argument("bundle_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context

@@ -19,10 +19,11 @@ from .app import (
     parse_json_option,
 )
 from .driver import plain_value, registry_from_store
+from .examples import examples
 from .run_ids import RUN_ID
 
 
-@click.command("emit")
+@click.command("emit", epilog=examples("emit"))
 @click.argument("event_name")
 @click.option("--payload-json", default="{}", show_default=True, help="The event payload as JSON.")
 @click.option(
@@ -110,7 +111,7 @@ def _control(ctx: click.Context, run_id: str, action: str, reason: str | None) -
         click.echo(f"Run {run_id}: {plain_value(state.status)}{note}")
 
 
-@click.command("cancel")
+@click.command("cancel", epilog=examples("cancel"))
 @click.argument("run_id", type=RUN_ID)
 @click.option("--reason", help="Why (recorded on the run).")
 @click.option("--children", is_flag=True, help="Also cancel every live descendant run.")
@@ -130,7 +131,7 @@ def cancel_cmd(ctx: click.Context, run_id: str, reason: str | None, children: bo
     _control(ctx, run_id, "cancel", reason)
 
 
-@click.command("pause")
+@click.command("pause", epilog=examples("pause"))
 @click.argument("run_id", type=RUN_ID)
 @click.option("--reason", help="Why (recorded on the run).")
 @click.pass_context
@@ -139,7 +140,7 @@ def pause_cmd(ctx: click.Context, run_id: str, reason: str | None) -> None:
     _control(ctx, run_id, "pause", reason)
 
 
-@click.command("unpause")
+@click.command("unpause", epilog=examples("unpause"))
 @click.argument("run_id", type=RUN_ID)
 @click.pass_context
 def unpause_cmd(ctx: click.Context, run_id: str) -> None:

@@ -11,10 +11,11 @@ from abstractruntime.core.models import RunStatus
 
 from . import render
 from .app import default_data_dir, default_store_url, get_app
+from .examples import examples
 from .stores import MissingStoreError
 
 
-@click.command("info")
+@click.command("info", epilog=examples("info"))
 @click.option("--json", "json_output", is_flag=True, help="Print JSON.")
 @click.pass_context
 def info_cmd(ctx: click.Context, json_output: bool) -> None:

@@ -13,6 +13,7 @@ from abstractruntime.storage.ledger_chain import verify_ledger_store
 
 from . import render
 from .app import EXIT_FAILED, EXIT_USAGE, CliError, get_app
+from .examples import examples
 from .run_ids import RUN_ID
 
 
@@ -21,7 +22,7 @@ def ledger_group() -> None:
     """Read and check a run's append-only ledger."""
 
 
-@ledger_group.command("show")
+@ledger_group.command("show", epilog=examples("ledger show"))
 @click.argument("run_id", type=RUN_ID)
 @click.option(
     "--follow", "-f", is_flag=True, help="Keep polling for new records until the run ends (Ctrl-C stops)."
@@ -70,7 +71,7 @@ def ledger_show(ctx: click.Context, run_id: str, follow: bool, interval: float, 
         return
 
 
-@ledger_group.command("verify")
+@ledger_group.command("verify", epilog=examples("ledger verify"))
 @click.argument("run_id", type=RUN_ID)
 @click.option("--json", "json_output", is_flag=True, help="Print the verification report as JSON.")
 @click.pass_context
@@ -94,7 +95,7 @@ def ledger_verify(ctx: click.Context, run_id: str, json_output: bool) -> None:
         ctx.exit(EXIT_FAILED)
 
 
-@click.command("export")
+@click.command("export", epilog=examples("export"))
 @click.argument("run_id", type=RUN_ID)
 @click.option(
     "--output",

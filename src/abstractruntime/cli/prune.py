@@ -67,7 +67,7 @@ def _report(app: App, deleted: list[list[RunState]], skipped: list[str], *, dry_
 
 @click.command(
     "prune",
-    epilog="""\\b
+    epilog="""\b
 Examples:
   abstractruntime runs prune --older-than 30d --status completed,cancelled --dry-run
   abstractruntime runs prune --older-than 7d --status completed,failed,cancelled""",
@@ -130,7 +130,7 @@ def _statuses(text: str) -> set[RunStatus]:
 
 @click.command(
     "delete",
-    epilog="""\\b
+    epilog="""\b
 Examples:
   abstractruntime runs delete 6a16fe06
   abstractruntime runs delete 6a16fe06 --force   # also a run that is still waiting""",

@@ -20,10 +20,11 @@ from abstractruntime.scheduler import WorkflowRegistry
 from . import render
 from .app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, App, CliError, exit_code_for, get_app
 from .driver import Driver, plain_value, registry_from_store
+from .examples import examples
 from .run_ids import RUN_ID
 
 
-@click.command("recover")
+@click.command("recover", epilog=examples("runs recover"))
 @click.argument("run_id", required=False, type=RUN_ID)
 @click.option(
     "--max-attempts",

@@ -35,7 +35,7 @@ def _drive(
 
 @click.command(
     "retry",
-    epilog="""\\b
+    epilog="""\b
 Examples:
   abstractruntime retry 6a16fe06            # after fixing the flow file the run was started from
   abstractruntime retry 6a16fe06 --target fixed_flow.json --detach""",
@@ -63,7 +63,7 @@ def retry_cmd(  # noqa: PLR0917 - click passes options as arguments
 
 @click.command(
     "fork",
-    epilog="""\\b
+    epilog="""\b
 Examples:
   abstractruntime ledger show 6a16fe06       # find the record number SEQ
   abstractruntime fork 6a16fe06 --at 2 --detach

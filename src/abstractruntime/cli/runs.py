@@ -10,6 +10,7 @@ from abstractruntime.core.models import RunState, RunStatus, WaitReason
 from . import render
 from .app import get_app, runtime_ns
 from .driver import plain_value
+from .examples import examples
 from .prune import delete_cmd, prune_cmd
 from .recover import recover_cmd
 from .rewind import fork_cmd, retry_cmd
@@ -120,7 +121,7 @@ def _origin(state: RunState) -> str:
     return (state.parent_run_id or "")[:8]
 
 
-@runs_group.command("show")
+@runs_group.command("show", epilog=examples("runs show"))
 @click.argument("run_id", type=RUN_ID)
 @click.option("--json", "json_output", is_flag=True, help="Print the full RunState as JSON.")
 @click.pass_context

@@ -15,6 +15,7 @@ from abstractruntime.scheduler import Scheduler
 from .app import get_app
 from .driver import add_run_target
 from .driver import registry_from_store as _registry_from_store
+from .examples import examples
 
 
 @click.group("scheduler")
@@ -22,7 +23,7 @@ def scheduler_group() -> None:
     """Run the scheduler in the foreground."""
 
 
-@scheduler_group.command("serve")
+@scheduler_group.command("serve", epilog=examples("scheduler serve"))
 @click.option(
     "--poll-interval",
     default=1.0,
