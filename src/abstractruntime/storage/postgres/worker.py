@@ -181,8 +181,11 @@ class PostgresWorker:
         with self.db.transaction() as conn:
             claimed = self.commands.claim_pending(conn, limit=1)
             for command in claimed:
-                with conn.transaction():  # a failing command is marked done with its error
-                    outcome = self._apply(command.type, command.run_id, command.payload)
+                try:  # a refused command is undone (its savepoint) and marked done with its error
+                    with conn.transaction():
+                        outcome = self._apply(command.type, command.run_id, command.payload)
+                except (KeyError, ValueError, TypeError, ConcurrencyError) as exc:
+                    outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
                 self.commands.mark_done(conn, command.seq, outcome)
                 self.stats.add("commands_applied")
             if claimed:
@@ -190,44 +193,44 @@ class PostgresWorker:
         return bool(claimed)
 
     def _apply(self, kind: str, run_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            if kind == "start":
-                start_vars = payload.get("vars") or {}
-                spec = self._workflow(str(payload["workflow_id"]), None, start_vars)
-                new_id = self.runtime.start(
-                    workflow=spec, vars=start_vars, session_id=payload.get("session_id")
-                )
-                return {"ok": True, "run_id": new_id}
-            if kind == "resume":
-                state = self.runtime.run_store.load(run_id)
-                if state is None:
-                    return {"ok": False, "error": f"unknown run {run_id}"}
-                spec = self._workflow(state.workflow_id, state)
-                self.runtime.resume(
-                    workflow=spec,
-                    run_id=run_id,
-                    wait_key=payload.get("wait_key"),
-                    payload=payload.get("payload"),
-                    max_steps=0,
-                )
-                return {"ok": True, "run_id": run_id}
-            if kind == "emit_event":
-                from ...scheduler import Scheduler
+        """Apply one command; returns its outcome.
 
-                self._register_listeners()
-                scheduler = Scheduler(runtime=self.runtime, registry=self.registry)
-                woken = scheduler.emit_event(
-                    name=str(payload["name"]),
-                    payload=payload.get("payload"),
-                    scope=str(payload.get("scope") or "session"),
-                    session_id=payload.get("session_id"),
-                    workflow_id=payload.get("workflow_id"),
-                    run_id=payload.get("target_run_id"),
-                    max_steps=0,
-                )
-                return {"ok": True, "resumed": [r.run_id for r in woken]}
-        except (KeyError, ValueError, ConcurrencyError) as exc:
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        Raises:
+            KeyError, ValueError, TypeError, ConcurrencyError: the command cannot be applied.
+        """
+        if kind == "start":
+            start_vars = payload.get("vars") or {}
+            spec = self._workflow(str(payload["workflow_id"]), None, start_vars)
+            new_id = self.runtime.start(workflow=spec, vars=start_vars, session_id=payload.get("session_id"))
+            return {"ok": True, "run_id": new_id}
+        if kind == "resume":
+            state = self.runtime.run_store.load(run_id)
+            if state is None:
+                return {"ok": False, "error": f"unknown run {run_id}"}
+            spec = self._workflow(state.workflow_id, state)
+            self.runtime.resume(
+                workflow=spec,
+                run_id=run_id,
+                wait_key=payload.get("wait_key"),
+                payload=payload.get("payload"),
+                max_steps=0,
+            )
+            return {"ok": True, "run_id": run_id}
+        if kind == "emit_event":
+            from ...scheduler import Scheduler
+
+            self._register_listeners()
+            scheduler = Scheduler(runtime=self.runtime, registry=self.registry)
+            woken = scheduler.emit_event(
+                name=str(payload["name"]),
+                payload=payload.get("payload"),
+                scope=str(payload.get("scope") or "session"),
+                session_id=payload.get("session_id"),
+                workflow_id=payload.get("workflow_id"),
+                run_id=payload.get("target_run_id"),
+                max_steps=0,
+            )
+            return {"ok": True, "resumed": [r.run_id for r in woken]}
         return {"ok": False, "error": f"unknown command type {kind!r}"}
 
     def _register_listeners(self) -> None:
