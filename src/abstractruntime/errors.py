@@ -78,6 +78,7 @@ __all__ = [
     "MissingExtraError",
     "NotJsonSafeError",
     "ResumeError",
+    "RewindError",
     "RunNotFoundError",
     "RunNotWaitingError",
     "RunPausedError",
@@ -146,6 +147,11 @@ class InvalidStepPlanError(AbstractRuntimeError, ValueError):
 
 class ResumeError(AbstractRuntimeError, ValueError):
     """``Runtime.resume`` cannot be applied to the run in its current state (SPEC §4.6 step 1)."""
+
+
+class RewindError(AbstractRuntimeError, ValueError):
+    """``Runtime.retry_run``/``fork_run`` cannot do what was asked: a run with nothing to retry, a
+    ``at_seq`` outside the ledger, missing start vars or workflow (``core/rewind.py``)."""
 
 
 class RunPausedError(ResumeError):

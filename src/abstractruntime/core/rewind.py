@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..errors import AbstractRuntimeError, RunNotFoundError
+from ..errors import RewindError, RunNotFoundError
 from .clock import to_iso
 from .engine.store_access import StoreAccess
 from .models import Effect, RunState, RunStatus, StepRecord, StepStatus, WaitReason, new_id
@@ -57,10 +57,6 @@ RERUN_TYPES = frozenset({"llm_call", "tool_calls"})
 """Effect types ``rerun_effects=True`` runs again instead of reusing."""
 
 MAX_REPLAY_STEPS = 100_000
-
-
-class RewindError(AbstractRuntimeError, ValueError):
-    """A retry or fork that cannot be done (wrong status, bad ``at_seq``, missing start vars or workflow)."""
 
 
 class _ReachedSeq(Exception):
