@@ -103,3 +103,18 @@ def test_delete_runs_in_memory_stores() -> None:
     stores.run_store.save(state)
     assert delete_runs(stores, ["m-1", "m-2"]) == 1
     assert stores.run_store.load("m-1") is None and stores.ledger_store.list("m-1") == []
+
+
+def test_prune_deletes_the_artifacts_a_run_owns(tmp_path: Path) -> None:
+    from abstractruntime.storage.artifacts_files import FileArtifactStore
+
+    store = _store("sqlite", tmp_path)
+    run_id = json.loads(_cli(store, tmp_path, "run", str(FLOWS / "loop_strings.json"), "--json").stdout)[
+        "run_id"
+    ]
+    artifacts = FileArtifactStore(f"{tmp_path / 'runs.db'}.artifacts")
+    owned = artifacts.store(b"owned by the run", run_id=run_id).artifact_id
+    shared = artifacts.store(b"no owner").artifact_id
+    done = _cli(store, tmp_path, "runs", "prune", "--older-than", "0s")
+    assert done.returncode == 0 and "Deleted 1 run(s)." in done.stdout
+    assert not artifacts.exists(owned) and artifacts.exists(shared)

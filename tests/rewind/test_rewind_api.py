@@ -139,3 +139,13 @@ def test_fork_refuses_a_seq_outside_the_ledger_and_missing_start_vars(setup: Any
     with pytest.raises(RewindError, match="start vars"):
         runtime.fork_run(bare, at_seq=0, workflow=_flow())
     assert runtime.fork_run(bare, at_seq=0, workflow=_flow(), vars={"topic": "x"}).run_id != bare
+
+
+def test_retry_of_a_cancelled_run_asks_again(setup: Any) -> None:
+    runtime, llm = setup
+    run_id = _run_to_wait(runtime)
+    runtime.cancel_run(run_id, reason="oops")
+    again = runtime.retry_run(run_id, workflow=_flow())
+    assert again.status == RunStatus.WAITING and again.current_node == "ask" and llm.calls == 1
+    done = runtime.resume(workflow=_flow(), run_id=run_id, wait_key=None, payload={"text": "ok"})
+    assert done.status == RunStatus.COMPLETED and done.output["first"] == "reply 1"
