@@ -91,6 +91,7 @@ def tick_many(
     grouped = isinstance(store, GroupCommitRunStore)
     result = TickManyResult(grouped=grouped)
     budget = dict.fromkeys(run_ids, max_steps)
+    specs: dict[str, WorkflowSpec] = {}  # looked up once per run
     active = list(budget)
     while active:
         result.turns += 1
@@ -100,7 +101,7 @@ def tick_many(
             for run_id in active:
                 steps = min(steps_per_turn, budget[run_id])
                 try:
-                    run = _turn(runtime, workflow, run_id, steps)
+                    run = _turn(runtime, workflow, specs, run_id, steps)
                 except (AbstractRuntimeError, KeyError) as exc:
                     result.errors[run_id] = exc
                     continue
@@ -112,12 +113,13 @@ def tick_many(
     return result
 
 
-def _turn(runtime: Any, workflow: Any, run_id: str, steps: int) -> RunState:
-    spec = workflow if isinstance(workflow, WorkflowSpec) else None
+def _turn(runtime: Any, workflow: Any, specs: dict[str, WorkflowSpec], run_id: str, steps: int) -> RunState:
+    spec = workflow if isinstance(workflow, WorkflowSpec) else specs.get(run_id)
     if spec is None:
-        run = runtime.get_state(run_id)
-        spec = workflow.get(run.workflow_id)
+        workflow_id = runtime.get_state(run_id).workflow_id
+        spec = workflow.get(workflow_id)
         if spec is None:
-            raise WorkflowNotRegisteredError(run.workflow_id, run_id=run_id)
+            raise WorkflowNotRegisteredError(workflow_id, run_id=run_id)
+        specs[run_id] = spec
     state: RunState = runtime.tick(workflow=spec, run_id=run_id, max_steps=steps)
     return state
