@@ -69,7 +69,9 @@ def _leaves(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str,
         if name in NOT_OURS:
             continue
         path = (*prefix, name)
-        out.extend(_leaves(command, path) if isinstance(command, click.Group) else [path])
+        out.append(path)  # groups too: `abstractruntime runs --help` ends with examples
+        if isinstance(command, click.Group):
+            out.extend(_leaves(command, path))
     return out
 
 

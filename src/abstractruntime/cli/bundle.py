@@ -18,7 +18,7 @@ from .app import EXIT_FAILED, CliError, get_app
 from .examples import examples
 
 
-@click.group("bundle")
+@click.group("bundle", epilog=examples("bundle"))
 def bundle_group() -> None:
     """Pack, inspect and unpack .flow workflow bundles."""
 

@@ -33,6 +33,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "abstractruntime scheduler serve",
         "abstractruntime --store sqlite:///runs.db scheduler serve",
     ),
+    "runs": ("abstractruntime runs list --status waiting --since 2h", "abstractruntime runs show 6a16"),
+    "ledger": ("abstractruntime ledger show 6a16fe06", "abstractruntime ledger verify 6a16fe06"),
+    "flow": ("abstractruntime flow show examples/flows/ask_and_answer.json",),
+    "bundle": ("abstractruntime bundle pack examples/flows/subflow_parent.json -o parent.flow",),
+    "scheduler": ("abstractruntime scheduler serve",),
     "info": ("abstractruntime info", "abstractruntime --store file:///tmp/runs info --json"),
 }
 """Command path -> example command lines."""

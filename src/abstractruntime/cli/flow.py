@@ -10,9 +10,10 @@ import click
 
 from . import render
 from .app import EXIT_FAILED, get_app
+from .examples import examples
 
 
-@click.group("flow")
+@click.group("flow", epilog=examples("flow"))
 def flow_group() -> None:
     """Work with VisualFlow JSON files."""
 

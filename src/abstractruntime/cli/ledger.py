@@ -17,7 +17,7 @@ from .examples import examples
 from .run_ids import RUN_ID
 
 
-@click.group("ledger")
+@click.group("ledger", epilog=examples("ledger"))
 def ledger_group() -> None:
     """Read and check a run's append-only ledger."""
 

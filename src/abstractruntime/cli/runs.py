@@ -18,7 +18,7 @@ from .run_ids import RUN_ID
 from .runs_query import RunFilter, age_text, parse_duration, select_runs, tree_order, workflow_names
 
 
-@click.group("runs")
+@click.group("runs", epilog=examples("runs"))
 def runs_group() -> None:
     """List and show stored runs."""
 

@@ -18,7 +18,7 @@ from .driver import registry_from_store as _registry_from_store
 from .examples import examples
 
 
-@click.group("scheduler")
+@click.group("scheduler", epilog=examples("scheduler"))
 def scheduler_group() -> None:
     """Run the scheduler in the foreground."""
 
