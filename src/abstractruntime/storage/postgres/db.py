@@ -109,6 +109,7 @@ class PostgresDatabase:
             max_size=pool_max,
             kwargs={"autocommit": True},
             configure=self._configure,
+            check=ConnectionPool.check_connection,  # a pooled connection the server dropped is replaced
             open=False,
         )
         self._pool.open(wait=True, timeout=10.0)

@@ -157,11 +157,31 @@ class PostgresWorker:
         self._notify_all()
         for thread in threads:
             thread.join()
-        with self._held_lock:
-            held = dict(self._held)
-        for run_id in held:
-            self.stores.lease_store.release_lease(run_id, owner=self.owner)
+        self._release_all()
         return self.stats
+
+    def _release_all(self) -> None:
+        """Give up every lease this owner still has (also ones a cut connection kept it from
+        releasing): forgotten for runs that are not RUNNING, freed for the others.  Tried twice: a
+        connection the server dropped is only noticed on use, and the second try takes a new one."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                with self.db.transaction() as conn:
+                    conn.execute(
+                        "DELETE FROM run_leases l USING runs r WHERE l.run_id = r.run_id AND l.owner = %s "
+                        "AND r.status <> 'running'",
+                        (self.owner,),
+                    )
+                    conn.execute(
+                        "UPDATE run_leases SET owner = NULL, expires_at = NULL WHERE owner = %s",
+                        (self.owner,),
+                    )
+                return
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    _log.warning("worker %s could not release its leases; they expire", self.owner)
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
