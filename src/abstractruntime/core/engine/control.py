@@ -14,6 +14,7 @@ from ...errors import ConcurrencyError
 from ..budget import check_budget_caps, set_budget_caps
 from ..clock import Clock, to_iso
 from ..models import RunState, RunStatus, StepRecord, WaitReason, WaitState
+from ..vars import LIMITS, get_namespace, get_runtime
 from .records import failure_record, status_record
 from .store_access import StoreAccess, WorkingRun, is_paused
 
@@ -37,13 +38,7 @@ Change = Callable[[WorkingRun, str], "list[StepRecord] | None"]
 
 
 def _control(run: RunState) -> dict[str, Any]:
-    runtime_ns = run.vars.get("_runtime")
-    if not isinstance(runtime_ns, dict):
-        runtime_ns = run.vars["_runtime"] = {}
-    control = runtime_ns.get("control")
-    if not isinstance(control, dict):
-        control = runtime_ns["control"] = {}
-    return control
+    return get_namespace(get_runtime(run.vars), "control")
 
 
 def _is_pause_wait(run: RunState) -> bool:
@@ -152,9 +147,7 @@ class RunControl:
         """Copy the allow-listed keys of ``updates`` into ``_limits`` (``updated_at`` untouched)."""
 
         def change(work: WorkingRun, now: str) -> list[StepRecord] | None:
-            limits = work.run.vars.get("_limits")
-            if not isinstance(limits, dict):
-                limits = work.run.vars["_limits"] = {}
+            limits = get_namespace(work.run.vars, LIMITS)
             for key in LIMIT_KEYS:
                 if key in updates:
                     limits[key] = updates[key]

@@ -27,7 +27,7 @@ from ..budget import record_budget_usage
 from ..clock import Clock, parse_iso
 from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
-from ..vars import set_vars_path
+from ..vars import LIMITS, get_namespace, get_temp, set_vars_path
 from .effect_step import EffectExecutor, EffectStepResult, iso_now
 from .records import completion_record, status_record
 from .store_access import StoreAccess, WorkingRun, is_paused
@@ -266,9 +266,7 @@ class StepLoop:
 
     @staticmethod
     def _remember_transition(run: RunState, node_id: str, next_node: str | None) -> None:
-        temp = run.vars.get("_temp")
-        if not isinstance(temp, dict):
-            temp = run.vars["_temp"] = {}
+        temp = get_temp(run.vars)
         temp["prev_node_id"] = node_id
         temp["prev_next_node"] = next_node
 
@@ -302,8 +300,5 @@ def _copy_token_usage(run: RunState, result: Any) -> None:
             tokens = int(value)
         except (TypeError, ValueError):
             continue
-        limits = run.vars.get("_limits")
-        if not isinstance(limits, dict):
-            limits = run.vars["_limits"] = {}
-        limits["estimated_tokens_used"] = tokens
+        get_namespace(run.vars, LIMITS)["estimated_tokens_used"] = tokens
         return

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..models import Effect, RunState, WaitState
+from ..vars import NODE_TRACES, get_namespace, get_runtime
 
 __all__ = ["MAX_TRACE_STEPS", "record_node_trace"]
 
@@ -102,12 +103,7 @@ def record_node_trace(
             "reused_prior_result": reused,
             "error": "non_json_safe_trace_entry",
         }
-    runtime_ns = run.vars.get("_runtime")
-    if not isinstance(runtime_ns, dict):
-        runtime_ns = run.vars["_runtime"] = {}
-    traces = runtime_ns.get("node_traces")
-    if not isinstance(traces, dict):
-        traces = runtime_ns["node_traces"] = {}
+    traces = get_namespace(get_runtime(run.vars), NODE_TRACES)
     trace = traces.get(node_id)
     if not isinstance(trace, dict) or not isinstance(trace.get("steps"), list):
         trace = traces[node_id] = {"node_id": node_id, "steps": []}
