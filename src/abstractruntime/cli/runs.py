@@ -101,7 +101,7 @@ def runs_list(  # noqa: PLR0917 - click passes options as arguments
     for depth, s in rows:
         wait = s.waiting
         table.add_row(
-            render.escape("  " * depth + ("└ " if depth else "") + s.run_id),
+            render.escape("  " * depth + ("└ " if depth else "") + str(s.run_id)),
             render.escape(names[s.run_id]),
             render.run_status(s),
             render.escape(render.short(wait.prompt or plain_value(wait.reason), 40) if wait else ""),

@@ -39,7 +39,7 @@ def parse_duration(text: str, option: str) -> timedelta:
 
 def parse_iso(text: str | None) -> datetime | None:
     """A stored ISO-8601 timestamp as an aware UTC datetime (None when missing or unreadable)."""
-    if not text:
+    if not text or not isinstance(text, str):  # a damaged row may hold anything
         return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -85,7 +85,7 @@ class RunFilter:
                 return False
         if self.waiting_text is not None:
             wait = state.waiting
-            prompt = (wait.prompt or "") if wait is not None and state.status == RunStatus.WAITING else ""
+            prompt = str(wait.prompt or "") if wait is not None and state.status == RunStatus.WAITING else ""
             if self.waiting_text.lower() not in prompt.lower():
                 return False
         return True
@@ -97,7 +97,7 @@ def select_runs(run_store: Any, flt: RunFilter, *, limit: int, offset: int) -> t
         status=flt.status, wait_reason=flt.wait_reason, workflow_id=flt.workflow_id, limit=2**62
     )
     matching = [s for s in states if flt.matches(s)]
-    matching.sort(key=lambda s: (s.created_at or "", s.run_id), reverse=True)
+    matching.sort(key=lambda s: (str(s.created_at or ""), str(s.run_id)), reverse=True)  # damaged rows too
     return matching[offset : offset + limit], len(matching)
 
 
@@ -120,7 +120,9 @@ def tree_order(states: list[RunState]) -> list[tuple[int, RunState]]:
             return
         seen.add(state.run_id)
         rows.append((depth, state))
-        for child in sorted(children.get(state.run_id, []), key=lambda s: (s.created_at or "", s.run_id)):
+        for child in sorted(
+            children.get(state.run_id, []), key=lambda s: (str(s.created_at or ""), str(s.run_id))
+        ):
             walk(child, depth + 1)
 
     for root in roots:
