@@ -1,4 +1,7 @@
-"""Artifact stores (SPEC §7.6): ids, references, dedup, legacy layout, gc, id validation, search."""
+"""Artifact stores (SPEC §7.6): ids, references, dedup, legacy layout, gc, id validation.
+
+Listing, search, last-store-wins and delete_by_run are the artifact contract
+(tests/contract/test_artifact_contract.py), run on every backend."""
 
 from __future__ import annotations
 
@@ -42,12 +45,6 @@ STORES: dict[str, Callable[[Path, FakeClock], ArtifactStore]] = {"memory": _memo
 @pytest.fixture(params=sorted(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     return STORES[request.param](tmp_path, FakeClock(START))
-
-
-@pytest.fixture(params=sorted(STORES))
-def timed(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ArtifactStore, FakeClock]:
-    fake = FakeClock(START)
-    return STORES[request.param](tmp_path, fake), fake
 
 
 # -- ids and references ----------------------------------------------------------------------------
@@ -135,61 +132,6 @@ def test_get_exists_delete(store: ArtifactStore) -> None:
     assert store.delete(meta.artifact_id) is False
     assert not store.exists(meta.artifact_id)
     assert store.load(meta.artifact_id) is None and store.get_metadata(meta.artifact_id) is None
-
-
-def test_lists_are_newest_first_and_delete_by_run(timed: tuple[ArtifactStore, FakeClock]) -> None:
-    store, clock = timed
-    ids = []
-    for i in range(4):
-        ids.append(store.store(f"c{i}".encode(), run_id="r1" if i < 3 else "r2").artifact_id)
-        clock.advance(1)
-    assert [m.artifact_id for m in store.list_by_run("r1")] == [ids[2], ids[1], ids[0]]
-    assert [m.artifact_id for m in store.list_all()] == [ids[3], ids[2], ids[1], ids[0]]
-    assert [m.artifact_id for m in store.list_all(limit=2)] == [ids[3], ids[2]]
-    assert store.delete_by_run("r1") == 3
-    assert [m.artifact_id for m in store.list_all()] == [ids[3]]
-
-
-def test_search_matches_metadata_exactly_newest_first(timed: tuple[ArtifactStore, FakeClock]) -> None:
-    store, clock = timed
-    a = store.store(b"a", content_type="text/plain", run_id="r1", tags={"kind": "note", "lang": "en"})
-    clock.advance(1)
-    b = store.store(b"b", content_type="application/json", run_id="r1", tags={"kind": "note"})
-    clock.advance(1)
-    c = store.store(b"c", content_type="text/plain", run_id="r2", tags={"kind": "note", "lang": "en"})
-    clock.advance(1)
-    store.store(b"d", content_type="text/plain", run_id="r2", tags={"kind": "Note"})
-
-    def ids(found: list[ArtifactMetadata]) -> list[str]:
-        return [m.artifact_id for m in found]
-
-    assert ids(store.search(tags={"kind": "note"})) == [c.artifact_id, b.artifact_id, a.artifact_id]
-    assert ids(store.search(run_id="r1")) == [b.artifact_id, a.artifact_id]
-    assert ids(store.search(content_type="text/plain", tags={"lang": "en"})) == [c.artifact_id, a.artifact_id]
-    assert ids(store.search(run_id="r1", content_type="text/plain")) == [a.artifact_id]
-    assert ids(store.search(tags={"kind": "note"}, limit=1)) == [c.artifact_id]
-    assert store.search(tags={"kind": "missing"}) == []
-
-
-def test_identical_content_is_one_blob_and_last_store_wins(store: ArtifactStore) -> None:
-    first = store.store(b"same", run_id="r1", tags={"v": "1"})
-    again = store.store(b"same", run_id="r1", tags={"v": "2"})
-    other = store.store(b"same", run_id="r2")
-    assert first.artifact_id == again.artifact_id != other.artifact_id
-    assert first.blob_id == other.blob_id
-    meta = store.get_metadata(first.artifact_id)
-    assert meta is not None and meta.tags == {"v": "2"}
-    assert len(store.list_all()) == 2
-    # deleting one artifact keeps the shared content readable through the other
-    store.delete(first.artifact_id)
-    loaded = store.load(other.artifact_id)
-    assert loaded is not None and loaded.content == b"same"
-
-
-def test_store_refuses_non_bytes(store: ArtifactStore) -> None:
-    with pytest.raises(TypeError):
-        store.store("text")  # type: ignore[arg-type]
-    assert store.store(bytearray(b"ok")).size_bytes == 2  # type: ignore[arg-type]
 
 
 def test_in_memory_store_is_thread_safe() -> None:

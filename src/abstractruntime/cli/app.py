@@ -186,14 +186,17 @@ class App:
 
     def artifact_store(self) -> Any:
         """The artifact store beside the run store (memory effects, evidence): ``<db>.artifacts/`` for
-        ``sqlite:///<db>``, the store directory for ``file://``, in memory for ``memory://``."""
+        ``sqlite:///<db>``, the store directory for ``file://``, the database's own artifact store for
+        ``postgresql://`` (shared by every worker), in memory for ``memory://``."""
         from abstractruntime.storage.artifacts_files import FileArtifactStore
         from abstractruntime.storage.artifacts_memory import InMemoryArtifactStore
 
         if self._artifacts is None:
             path = getattr(self.stores.database, "path", None)
             base_dir = getattr(self.stores.run_store, "base_dir", None)
-            if path is not None and str(path) != ":memory:":
+            if self.stores.artifact_store is not None:
+                self._artifacts = self.stores.artifact_store
+            elif path is not None and str(path) != ":memory:":
                 self._artifacts = FileArtifactStore(f"{path}.artifacts")
             elif base_dir is not None:
                 self._artifacts = FileArtifactStore(base_dir)

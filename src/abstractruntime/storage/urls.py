@@ -7,7 +7,7 @@ URL                                Backend
 ``file:///abs/dir``, ``file:dir``  ``JsonFileRunStore`` + ``JsonlLedgerStore`` + ``JsonlCommandStore``
 ``sqlite:///rel.db``               one SQLite file for runs, ledger and commands
 ``sqlite:////abs/path.db``         (``?synchronous=NORMAL`` trades power-loss durability for speed)
-``postgresql://user@host/db``      PostgreSQL (extra ``postgres``; ``?schema=name&pool_max=8``)
+``postgresql://user@host/db``      PostgreSQL (extra ``postgres``; ``?schema=name&pool_max=8``), artifacts too
 =================================  ==========================================================
 
 Backends are imported only when their scheme is used.
@@ -40,7 +40,8 @@ class Stores:
     """The stores one URL opened: pass ``run_store``, ``ledger_store`` and ``lease_store`` to ``Runtime``.
 
     ``database`` is the shared :class:`SqliteDatabase` for ``sqlite:`` URLs (None otherwise);
-    ``lease_store`` keeps run leases for crash recovery (a ``RunLeaseStore``, see ``leases.py``).
+    ``lease_store`` keeps run leases for crash recovery (a ``RunLeaseStore``, see ``leases.py``);
+    ``artifact_store`` is the backend's own ``ArtifactStore`` when it has one (``postgresql://``), else None.
     """
 
     url: str
@@ -49,6 +50,7 @@ class Stores:
     command_store: Any
     database: Any = None
     lease_store: Any = None
+    artifact_store: Any = None
 
     def close(self) -> None:
         """Release connections and file handles held by these stores."""
@@ -153,6 +155,7 @@ def _sqlite(url: str, path: str, options: dict[str, str]) -> Stores:
 def _postgres(url: str) -> Stores:
     """Raises MissingExtraError without the ``postgres`` extra."""
     from .postgres import (
+        PostgresArtifactStore,
         PostgresCommandStore,
         PostgresDatabase,
         PostgresLeaseStore,
@@ -171,4 +174,5 @@ def _postgres(url: str) -> Stores:
         PostgresCommandStore(db),
         database=db,
         lease_store=PostgresLeaseStore(db),
+        artifact_store=PostgresArtifactStore(db),
     )

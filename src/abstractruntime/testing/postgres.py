@@ -54,4 +54,4 @@ def temporary_schema(url: str | None = None, *, prefix: str = "ar_test_") -> Ite
 def truncate_all(db: object) -> None:
     """Empty every table of a ``PostgresDatabase``'s schema except ``schema_version``."""
     with db.transaction() as conn:  # type: ignore[attr-defined]
-        conn.execute("TRUNCATE runs, ledger, ledger_heads, commands, command_cursors, run_leases")
+        conn.execute("TRUNCATE runs, ledger, ledger_heads, commands, command_cursors, run_leases, artifacts")

@@ -1,4 +1,4 @@
-"""The PostgreSQL backend: runs, ledger, command inbox and leases in one database (extra ``postgres``).
+"""The PostgreSQL backend: runs, ledger, command inbox, leases and artifacts in one database (extra ``postgres``).
 
 Typical use::
 
@@ -17,6 +17,7 @@ from .db import import_psycopg
 
 import_psycopg()
 
+from .artifacts import PostgresArtifactStore  # noqa: E402
 from .commands import PostgresCommandCursorStore, PostgresCommandStore  # noqa: E402
 from .db import PostgresDatabase  # noqa: E402
 from .leases import PostgresLeaseStore  # noqa: E402
@@ -24,6 +25,7 @@ from .ledger import PostgresLedgerStore  # noqa: E402
 from .runs import Fence, PostgresRunStore  # noqa: E402
 
 __all__ = [
+    "PostgresArtifactStore",
     "Fence",
     "PostgresCommandCursorStore",
     "PostgresCommandStore",

@@ -13,9 +13,11 @@ providing a ``store_factory`` fixture returning a :class:`StoreFactory`::
 
 ``open`` must return *new* store objects over the *same* storage on every call: the suite calls it
 again to simulate a process restart.  Give ``open_leases`` as well to run the lease contract
-(:class:`RunLeaseStoreContract`) on your ``RunLeaseStore``.  Needs pytest (the ``test`` extra).
+(:class:`RunLeaseStoreContract`) on your ``RunLeaseStore``.  Artifact stores have their own suite:
+:class:`ArtifactStoreContract` with an :class:`ArtifactStoreFactory`.  Needs pytest (the ``test`` extra).
 """
 
+from .artifacts import ArtifactStoreContract, ArtifactStoreFactory
 from .factory import StoreFactory
 from .leases import RunLeaseStoreContract
 from .ledger_store import LedgerStoreContract
@@ -23,6 +25,8 @@ from .run_store import RunStoreContract
 from .runtime import RuntimeOnStoreContract
 
 __all__ = [
+    "ArtifactStoreContract",
+    "ArtifactStoreFactory",
     "LedgerStoreContract",
     "RunLeaseStoreContract",
     "RunStoreContract",
