@@ -164,6 +164,17 @@ def _launch(path: Path, side: Path, n_runs: int) -> subprocess.Popen[bytes]:
     )
 
 
+def _side_lines(side: Path) -> int:
+    return side.read_text().count("\n") if side.exists() else 0
+
+
+def _wait_for_progress(driver: subprocess.Popen[bytes], side: Path, timeout_s: float = 60.0) -> None:
+    """Return once the driver has run a new host effect (the side file grew) or has exited."""
+    start, deadline = _side_lines(side), time.monotonic() + timeout_s
+    while driver.poll() is None and _side_lines(side) <= start and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _check_consistent(path: Path, side: Path) -> list[RunState]:
     db, runs, ledger = _stores(path)
     loaded: list[RunState] = []
@@ -196,7 +207,8 @@ def test_sigkill_mid_group_leaves_every_run_loadable_and_consistent(tmp_path: Pa
     kills = 0
     for _ in range(6):
         driver = _launch(path, side, 16)
-        time.sleep(rng.uniform(0.3, 0.9))
+        _wait_for_progress(driver, side)  # kill a driver at work, whatever the machine's speed
+        time.sleep(rng.uniform(0.0, 0.05))
         if driver.poll() is None:
             driver.send_signal(signal.SIGKILL)
             kills += 1
