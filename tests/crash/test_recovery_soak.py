@@ -41,9 +41,32 @@ OPS = ("e1", "e2", "e3", "e4", "e5")
 KILLS = {"sqlite": 40, "file": 25}  # 65 in total
 MIN_MID_WORK_KILLS = 8  # kills of a process that had executed effects: the test is not vacuous
 MAX_ALIVE = 3
+BLIND_KILL_AFTER_S = 8.0
 TTL_S = 1.0
 KILL_PHASE_LIMIT_S = 45.0
 FINAL_ROUNDS = 30
+
+
+@dataclass
+class Alive:
+    """A launched process and when to kill it: ``delay`` seconds after launch (``blind``), else ``delay``
+    seconds after it is first seen executing an effect, so kills land mid-work however slow start-up is."""
+
+    proc: subprocess.Popen[bytes]
+    kind: str
+    launched: float
+    delay: float
+    blind: bool
+    at_work_since: float | None = None
+
+    def due(self, now: float, at_work: set[int]) -> bool:
+        if self.blind:
+            return now >= self.launched + self.delay
+        if self.at_work_since is None and self.proc.pid in at_work:
+            self.at_work_since = now
+        if self.at_work_since is not None:
+            return now >= self.at_work_since + self.delay
+        return now >= self.launched + BLIND_KILL_AFTER_S  # never got to work (nothing for it to do)
 
 
 @dataclass
@@ -53,7 +76,7 @@ class Soak:
     killed_pids: set[int] = field(default_factory=set)
     launches: int = 0
     exited: Counter[int] = field(default_factory=Counter)
-    alive: list[tuple[subprocess.Popen[bytes], float, str]] = field(default_factory=list)
+    alive: list[Alive] = field(default_factory=list)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -96,20 +119,22 @@ def _kill_phase(url: str, env: dict[str, str], rng: random.Random, log: Path, ki
         while len(soak.alive) < MAX_ALIVE:
             proc, kind = _launch(url, env, rng, log)
             soak.launches += 1
-            soak.alive.append((proc, time.monotonic() + rng.uniform(0.2, 1.6), kind))
+            blind = rng.random() < 0.3  # some kills land anywhere, start-up included
+            delay = rng.uniform(0.2, 1.6) if blind else rng.uniform(0.0, 0.6)
+            soak.alive.append(Alive(proc, kind, time.monotonic(), delay, blind))
         time.sleep(0.01)
-        still: list[tuple[subprocess.Popen[bytes], float, str]] = []
-        for proc, deadline, kind in soak.alive:
-            if proc.poll() is not None:
-                soak.exited[proc.returncode] += 1
-                continue
-            if time.monotonic() < deadline:
-                still.append((proc, deadline, kind))
-                continue
-            _kill(soak, proc, kind)
+        now, at_work = time.monotonic(), _pids_at_work(log.parent)
+        still: list[Alive] = []
+        for entry in soak.alive:
+            if entry.proc.poll() is not None:
+                soak.exited[entry.proc.returncode] += 1
+            elif entry.due(now, at_work):
+                _kill(soak, entry.proc, entry.kind)
+            else:
+                still.append(entry)
         soak.alive = still
-    for proc, _deadline, kind in soak.alive:
-        _kill(soak, proc, kind)
+    for entry in soak.alive:
+        _kill(soak, entry.proc, entry.kind)
     soak.alive = []
     return soak
 
@@ -154,7 +179,10 @@ def _finish(url: str, env: dict[str, str], log: Path) -> int:
 
 def _pids_at_work(tmp_path: Path) -> set[int]:
     """The processes that executed at least one effect."""
-    return {int(line.split()[3]) for line in (tmp_path / "side.log").read_text().splitlines()}
+    side = tmp_path / "side.log"
+    if not side.exists():
+        return set()
+    return {int(parts[3]) for parts in map(str.split, side.read_text().splitlines()) if len(parts) > 3}
 
 
 def _check(url: str, tmp_path: Path) -> tuple[int, int, int]:
