@@ -8,19 +8,22 @@ Caps (each optional, a positive number): ``max_llm_calls``, ``max_tool_calls`` (
 batches), ``max_tokens`` (input + output tokens summed from LLM results' ``usage``) and ``max_wall_s``
 (seconds since the run was created, by the runtime clock).
 
-Running totals live at ``_runtime.budget_used`` and are updated in the same commit as the LLM_CALL /
-TOOL_CALLS step that used them.  Before such an effect *runs* (a result reused from the ledger is never
-blocked), :func:`budget_gate` checks the caps: when one is reached the effect does not run and the run
+Running totals live at ``_runtime.budget_used`` and are updated in the same commit as the step that
+used them, by the ``budget_counter`` trait of its effect type (:func:`llm_call_usage` for LLM_CALL,
+:func:`tool_calls_usage` for TOOL_CALLS; ``core/effects/registry.py``).  Before an effect whose type has
+the ``counts_before_run`` trait *runs* (a result reused from the ledger is never blocked),
+:func:`budget_gate` checks the caps: when one is reached the effect does not run and the run
 parks in a USER wait ``budget:<run_id>:<node_id>`` whose resume comes back to the same node.  Resuming
 with ``"stop"`` (``{"text": "stop"}`` or ``{"stop": true}``) fails the run; any other payload retries the
 step, which runs its effect if the host raised the budget meanwhile and parks again otherwise.  A resume
 payload never changes the caps: they come from the host only.
 
-A run without a budget pays two dict lookups per LLM/tool step and gets no new vars.
+A run without a budget pays two dict lookups per counted step and gets no new vars.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +37,10 @@ __all__ = [
     "budget_gate",
     "check_budget_caps",
     "budget_status",
+    "llm_call_usage",
     "record_budget_usage",
     "set_budget_caps",
+    "tool_calls_usage",
 ]
 
 BUDGET_CAPS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls", "max_tokens", "max_wall_s")
@@ -45,7 +50,6 @@ BUDGET_DECISION_KEY = "budget_decision"
 """Where (under ``_runtime``) the resume payload of a budget wait is kept until the step runs again."""
 
 _USED_KEY = "budget_used"
-_GATED = (EffectType.LLM_CALL, EffectType.TOOL_CALLS)
 _STOP_WORDS = frozenset({"stop", "cancel", "abort", "no"})
 
 
@@ -116,12 +120,14 @@ def _is_stop(decision: Any) -> bool:
     return False
 
 
-def budget_gate(run: RunState, node_id: str, effect_type: Any, clock: Clock) -> EffectOutcome | None:
+def budget_gate(
+    run: RunState, node_id: str, effect_type: Any, clock: Clock, *, capped: bool
+) -> EffectOutcome | None:
     """The outcome that replaces an effect about to run, or None when it may run.
 
     Called for every effect that is about to be executed (never for a reused result).  A pending
-    budget-wait decision is consumed first: ``stop`` fails the step.  Then, for LLM_CALL and
-    TOOL_CALLS only, a reached cap parks the run (see the module docstring).
+    budget-wait decision is consumed first: ``stop`` fails the step.  Then, when ``capped`` (the
+    effect type's ``counts_before_run`` trait), a reached cap parks the run (see the module docstring).
     """
     runtime_ns = run.vars.get("_runtime")
     if isinstance(runtime_ns, dict) and BUDGET_DECISION_KEY in runtime_ns:
@@ -130,7 +136,7 @@ def budget_gate(run: RunState, node_id: str, effect_type: Any, clock: Clock) -> 
             found = _exhausted(run, clock.now())
             which = f" ({found[0]}: {found[1]}/{found[2]})" if found else ""
             return EffectOutcome.failed(f"Budget exhausted{which}: stopped by the host", retryable=False)
-    if effect_type not in _GATED or _caps(run) is None:
+    if not capped or _caps(run) is None:
         return None
     now = clock.now()
     found = _exhausted(run, now)
@@ -174,23 +180,36 @@ def _token_total(result: Any) -> int:
     return total
 
 
-def record_budget_usage(run: RunState, effect_type: Any, payload: Any, result: Any) -> None:
-    """Add one executed, completed LLM_CALL / TOOL_CALLS step to ``_runtime.budget_used``.
+def llm_call_usage(payload: Any, result: Any) -> dict[str, int]:
+    """The budget counter of LLM_CALL: one call plus the input + output tokens of ``result["usage"]``."""
+    return {"llm_calls": 1, "tokens": _token_total(result)}
 
-    Runs without a budget are left untouched (no write at all).
+
+def tool_calls_usage(payload: Any, result: Any) -> dict[str, int]:
+    """The budget counter of TOOL_CALLS: the number of calls in the batch (1 when not a list)."""
+    calls = payload.get("tool_calls") if isinstance(payload, dict) else None
+    return {"tool_calls": len(calls) if isinstance(calls, list) else 1}
+
+
+def record_budget_usage(
+    run: RunState,
+    counter: Callable[[Any, Any], Mapping[str, int]] | None,
+    payload: Any,
+    result: Any,
+) -> None:
+    """Add what ``counter(payload, result)`` reports for one executed, completed step to
+    ``_runtime.budget_used``.
+
+    Runs without a budget, and steps whose type has no counter, are left untouched (no write at all).
     """
-    if effect_type not in _GATED or _caps(run) is None:
+    if counter is None or _caps(run) is None:
         return
     runtime_ns = _runtime_ns(run)
     used = runtime_ns.get(_USED_KEY)
     if not isinstance(used, dict):
         used = runtime_ns[_USED_KEY] = {"llm_calls": 0, "tool_calls": 0, "tokens": 0}
-    if effect_type == EffectType.LLM_CALL:
-        used["llm_calls"] = int(used.get("llm_calls") or 0) + 1
-        used["tokens"] = int(used.get("tokens") or 0) + _token_total(result)
-        return
-    calls = payload.get("tool_calls") if isinstance(payload, dict) else None
-    used["tool_calls"] = int(used.get("tool_calls") or 0) + (len(calls) if isinstance(calls, list) else 1)
+    for name, amount in counter(payload, result).items():
+        used[name] = int(used.get(name) or 0) + int(amount)
 
 
 def check_budget_caps(caps: dict[str, Any]) -> None:

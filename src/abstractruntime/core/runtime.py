@@ -23,7 +23,7 @@ from ..errors import UnknownNodeError
 from .budget import set_budget_caps
 from .clock import SYSTEM_CLOCK, Clock, to_iso
 from .config import RuntimeConfig
-from .effects import EffectRegistry, register_builtin_handlers
+from .effects import EffectRegistry, EffectTraits, register_builtin_handlers
 from .engine.control import RunControl
 from .engine.effect_step import EffectExecutor
 from .engine.loop import EvidenceCapture, StepLoop
@@ -32,7 +32,7 @@ from .engine.store_access import StoreAccess
 from .evidence_hook import MAX_EVIDENCE_WARNINGS, capture_tool_evidence
 from .lease_store import RunLeaseStore
 from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
-from .models import RunState, RunStatus
+from .models import EffectType, RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome
 from .policy import DefaultEffectPolicy, EffectPolicy
 from .ports import LedgerStore, RunStore
@@ -202,6 +202,19 @@ class Runtime(RuntimeQueries):
     def set_tool_executor_for_resume(self, executor: Any) -> None:
         """Set the executor that runs approved tool calls on approval resumes (SPEC §4.6)."""
         self._tool_executor = executor
+
+    def register_effect_handler(
+        self, effect_type: EffectType | str, handler: Any, *, traits: EffectTraits | None = None
+    ) -> None:
+        """Register ``handler`` for ``effect_type`` with optional :class:`EffectTraits` (durable intent,
+        in-doubt marking, budget gate and counter, ...; ``docs/concepts.md``, "Effect traits").
+
+        Without ``traits`` the type keeps its declared traits, else the host defaults.
+
+        Raises:
+            ValueError: unknown effect type.  TypeError: ``handler`` not callable, bad ``traits``.
+        """
+        self._handlers.register(effect_type, handler, traits=traits)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(

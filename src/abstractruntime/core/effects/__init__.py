@@ -20,13 +20,21 @@ from ..models import Effect, EffectType, RunState
 from ..outcome import EffectOutcome
 from .events import make_emit_event_handler
 from .kernel import Kernel
-from .registry import EffectRegistry, RegisteredHandler
+from .model_traits import declare_model_traits
+from .registry import EffectRegistry, EffectTraits, RegisteredHandler
 from .subworkflow import make_start_subworkflow_handler
 from .user import answer_user, ask_user
 from .vars_query import make_vars_query_handler
 from .waits import make_wait_until_handler, wait_event
 
-__all__ = ["DeferredHandler", "EffectRegistry", "Kernel", "RegisteredHandler", "register_builtin_handlers"]
+__all__ = [
+    "DeferredHandler",
+    "EffectRegistry",
+    "EffectTraits",
+    "Kernel",
+    "RegisteredHandler",
+    "register_builtin_handlers",
+]
 
 _Handler = Callable[[RunState, Effect, "str | None"], EffectOutcome]
 
@@ -82,7 +90,10 @@ def register_builtin_handlers(registry: EffectRegistry, kernel: Kernel) -> None:
     outcome; EMIT_EVENT and START_SUBWORKFLOW change other runs and get a durable intent record.
     MEMORY_QUERY only reads; the other memory effects write artifacts (and possibly other runs), so
     they get a durable intent record too.  The memory handlers are :class:`DeferredHandler` entries.
+    The traits of LLM_CALL and TOOL_CALLS (no built-in handler) are declared here too
+    (``model_traits``), so the host handlers registered for them later get those traits.
     """
+    declare_model_traits(registry)
     registry.register(EffectType.ASK_USER, ask_user, durable_intent=False)
     registry.register(EffectType.ANSWER_USER, answer_user, durable_intent=False)
     registry.register(EffectType.WAIT_EVENT, wait_event, durable_intent=False)

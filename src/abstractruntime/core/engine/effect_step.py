@@ -16,9 +16,12 @@ policy's ``retry_after_max_s``; :func:`~abstractruntime.core.policy.retry_delay_
 A COMPLETED record with the step's idempotency key means the effect already ran: its result is
 reused, the handler is not called and no record is written.
 
-A TOOL_CALLS step whose key has an open STARTED intent (no later record of the key ended it: the
-previous driver died mid-batch) is *in doubt*: the handler gets the payload marked by
-:func:`~.tool_calls.mark_in_doubt` and decides what may run again (``docs/llm.md``, "In-doubt calls").
+What happens around a handler depends only on its effect type's traits (``core/effects/registry.py``,
+one lookup per step), never on the type's name: ``prepare`` normalizes the payload once its key is
+known, ``counts_before_run`` checks the budget caps (``core/budget.py``), and an ``in_doubt_aware``
+step whose key has an open STARTED intent (no later record of the key ended it: the previous driver
+died mid-step) is *in doubt*: the handler gets the payload marked by :func:`~.tool_calls.mark_in_doubt`
+and decides what may run again (``docs/llm.md``, "In-doubt calls").
 
 An effect whose payload is not JSON-safe is never executed (its idempotency key hashes the payload as
 JSON, and a durable ledger could not record its intent): the step fails with ``NotJsonSafeError: ...``
@@ -32,22 +35,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timezone
-from typing import Any
 
 from ...errors import NotJsonSafeError
 from ..budget import budget_gate
 from ..clock import Clock, to_iso
-from ..effects.registry import EffectRegistry
+from ..effects.registry import EffectRegistry, EffectTraits, RegisteredHandler
 from ..jsonable import find_non_json_safe
 from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
 from ..outcome import EffectOutcome, call_effect_handler
 from ..policy import EffectPolicy, retry_delay_seconds
 from .store_access import StoreAccess
-from .tool_calls import mark_in_doubt, normalize_tool_calls_payload, record_tool_call_warnings
+from .tool_calls import IN_DOUBT_KEY, mark_in_doubt
 
 __all__ = ["EffectExecutor", "EffectStepResult", "iso_now"]
 
 _log = logging.getLogger("abstractruntime.engine")
+
+_NO_TRAITS = EffectTraits()
 
 
 @dataclass(slots=True)
@@ -55,7 +59,8 @@ class EffectStepResult:
     """The outcome of one effect step and the records to commit with the new state.
 
     ``ended_at`` is the ISO time the step's last record ended (None: no handler ran); the loop stamps
-    the trace entry and ``updated_at`` with it rather than reading the clock again.
+    the trace entry and ``updated_at`` with it rather than reading the clock again.  ``traits`` are
+    the effect type's traits, looked up once per step and read by the loop too.
     """
 
     outcome: EffectOutcome
@@ -65,6 +70,7 @@ class EffectStepResult:
     duration_ms: float
     records: list[StepRecord] = field(default_factory=list)
     ended_at: str | None = None
+    traits: EffectTraits = _NO_TRAITS
 
 
 class EffectExecutor:
@@ -95,18 +101,16 @@ class EffectExecutor:
         assert plan.effect is not None
         effect = plan.effect
         policy = self._policy()
-        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
-            record_tool_call_warnings(run, effect.payload, node_id=plan.node_id)
+        registered, traits = self._registry.lookup(effect.type)
         try:
             key = policy.idempotency_key(run=run, node_id=plan.node_id, effect=effect)
         except TypeError as exc:  # the key hashes the payload as JSON: it holds a value that is not
             return _unstorable_payload(run, effect, exc)
-        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
-            effect = Effect(
-                type=effect.type,
-                payload=normalize_tool_calls_payload(effect.payload, idempotency_key=key),
-                result_key=effect.result_key,
-            )
+        if traits.prepare is not None:
+            effect = traits.prepare(run, plan.node_id, effect, key)
+        if traits.in_doubt_aware and isinstance(effect.payload, dict) and IN_DOUBT_KEY in effect.payload:
+            payload = {k: v for k, v in effect.payload.items() if k != IN_DOUBT_KEY}  # engine-only key
+            effect = Effect(type=effect.type, payload=payload, result_key=effect.result_key)
         began = time.perf_counter()
         prior = self._access.find_completed(run.run_id, key)
         if prior is not None:
@@ -116,23 +120,34 @@ class EffectExecutor:
                 idempotency_key=key,
                 reused=True,
                 duration_ms=_elapsed_ms(began),
+                traits=traits,
             )
-        parked = budget_gate(run, plan.node_id, effect.type, self._clock)  # core/budget.py
+        parked = budget_gate(  # core/budget.py
+            run, plan.node_id, effect.type, self._clock, capped=traits.counts_before_run
+        )
         if parked is not None:
             return EffectStepResult(parked, effect, key, reused=False, duration_ms=_elapsed_ms(began))
-        if effect.type == EffectType.TOOL_CALLS and isinstance(effect.payload, dict):
+        if traits.in_doubt_aware and isinstance(effect.payload, dict):
             started = self._access.find_started(run.run_id, key)
-            if started is not None:  # a driver died mid-batch (docs/llm.md, "In-doubt calls")
+            if started is not None:  # a driver died mid-step (docs/llm.md, "In-doubt calls")
                 effect = mark_in_doubt(effect, started)
-        step = self._run_attempts(run, plan, effect, key, policy)
+        step = self._run_attempts(run, plan, effect, key, policy, registered=registered, traits=traits)
         step.duration_ms = _elapsed_ms(began)
+        step.traits = traits
         return step
 
     def _run_attempts(
-        self, run: RunState, plan: StepPlan, effect: Effect, key: str, policy: EffectPolicy
+        self,
+        run: RunState,
+        plan: StepPlan,
+        effect: Effect,
+        key: str,
+        policy: EffectPolicy,
+        *,
+        registered: RegisteredHandler | None,
+        traits: EffectTraits,
     ) -> EffectStepResult:
-        registered = self._registry.get(effect.type)
-        durable_intent = registered is not None and registered.durable_intent
+        durable_intent = registered is not None and traits.durable_intent
         max_attempts = max(1, int(policy.max_attempts(effect)))
         pending: list[StepRecord] = []
         last_error = ""
@@ -181,7 +196,11 @@ class EffectExecutor:
         return EffectStepResult(failure, effect, key, False, 0.0, pending, ended_at)
 
     def _invoke(
-        self, registered: Any, run: RunState, effect: Effect, default_next_node: str | None
+        self,
+        registered: RegisteredHandler | None,
+        run: RunState,
+        effect: Effect,
+        default_next_node: str | None,
     ) -> EffectOutcome:
         if registered is None:
             return EffectOutcome.failed(f"No effect handler registered for {EffectType(effect.type).value}")

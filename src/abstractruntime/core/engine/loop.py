@@ -9,7 +9,9 @@ External control (SPEC §4.3 a): before each node handler is called, after each 
 before a completion is applied, the loop peeks at the stored revision.  If another writer paused or
 cancelled the run meanwhile, the loop returns that persisted state without writing anything.
 
-Evidence (SPEC §4.3 e.6): a completed, non-reused TOOL_CALLS step is handed to the optional
+Effect types are known only by their traits (``core/effects/registry.py``), carried by the step.
+Evidence (SPEC §4.3 e.6): a completed, non-reused step whose type has the ``evidence`` trait
+(TOOL_CALLS) is handed to the optional
 :data:`EvidenceCapture` hook before its trace is recorded and before the step commits, so the
 evidence span lands in the same commit.  The hook edits the tool results in place (vars and trace);
 the step's ledger record keeps a copy of what the handler returned.
@@ -25,9 +27,9 @@ from typing import Any
 from ...errors import HostOwnedVarError, InvalidStepPlanError
 from ..budget import record_budget_usage
 from ..clock import Clock, parse_iso
-from ..models import EffectType, RunState, RunStatus, StepPlan, StepRecord, WaitReason
+from ..models import RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
-from ..vars import LIMITS, get_namespace, get_temp, set_vars_path
+from ..vars import get_temp, set_vars_path
 from .effect_step import EffectExecutor, EffectStepResult, iso_now
 from .records import completion_record, status_record
 from .store_access import StoreAccess, WorkingRun, is_paused
@@ -147,17 +149,17 @@ class StepLoop:
             return persisted
         outcome = step.outcome
         status = outcome.status
-        kind = step.effect.type
-        if kind == EffectType.TOOL_CALLS:
+        traits = step.traits
+        if traits.evidence:
             self._capture_evidence(run, plan, step)
         now = step.ended_at or self._now()  # one timestamp for the trace entry and updated_at
         self._trace(run, plan, step, now)
         records = step.records
         if status == "completed":
-            if kind == EffectType.LLM_CALL:
-                _copy_token_usage(run, outcome.result)
+            if traits.on_completed is not None:
+                traits.on_completed(run, outcome.result)
             if not step.reused:
-                record_budget_usage(run, kind, step.effect.payload, outcome.result)
+                record_budget_usage(run, traits.budget_counter, step.effect.payload, outcome.result)
         elif status == "failed":
             run.status = RunStatus.FAILED
             run.error = outcome.error
@@ -166,7 +168,7 @@ class StepLoop:
             return self._commit_final(work, records)
         elif outcome.wait is not None:
             self._remember_transition(run, plan.node_id, outcome.wait.resume_to_node)
-            if kind == EffectType.TOOL_CALLS and records:
+            if traits.complete_on_resume and records:
                 remember_pending_tool_calls(
                     run,
                     node_id=plan.node_id,
@@ -227,14 +229,13 @@ class StepLoop:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _capture_evidence(self, run: RunState, plan: StepPlan, step: EffectStepResult) -> None:
-        """SPEC §4.3 e.6: hand a completed, freshly executed TOOL_CALLS batch to the evidence hook."""
+        """SPEC §4.3 e.6: hand a completed, freshly executed tool batch to the evidence hook."""
         capture = self._evidence() if self._evidence is not None else None
         result = step.outcome.result
         if (
             capture is None
             or step.reused
             or step.outcome.status != "completed"
-            or step.effect.type != EffectType.TOOL_CALLS
             or not isinstance(result, dict)
         ):
             return
@@ -285,20 +286,3 @@ class StepLoop:
 
     def _now(self) -> str:
         return iso_now(self._clock)
-
-
-def _copy_token_usage(run: RunState, result: Any) -> None:
-    """Set ``_limits.estimated_tokens_used`` from an LLM result's usage (input tokens first)."""
-    usage = result.get("usage") if isinstance(result, dict) else None
-    if not isinstance(usage, dict):
-        return
-    for key in ("input_tokens", "prompt_tokens", "total_tokens"):
-        value = usage.get(key)
-        if value is None:
-            continue
-        try:
-            tokens = int(value)
-        except (TypeError, ValueError):
-            continue
-        get_namespace(run.vars, LIMITS)["estimated_tokens_used"] = tokens
-        return

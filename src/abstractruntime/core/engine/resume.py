@@ -202,9 +202,10 @@ class Resumer:
         return run
 
     def _tool_calls_completion(self, run: RunState, stored: Any, now: str) -> StepRecord | None:
-        """The synthetic COMPLETED record for a TOOL_CALLS wait, so a later visit reuses the results.
+        """The synthetic COMPLETED record for a wait of a ``complete_on_resume`` effect (TOOL_CALLS), so a
+        later visit reuses the results.
 
-        The waiting TOOL_CALLS step left its effect, key and attempt at
+        The waiting step left its effect, key and attempt at
         ``vars._runtime.pending_tool_calls``; nothing is read from the ledger.
         """
         pending = pop_pending_tool_calls(run)
