@@ -48,6 +48,7 @@ KERNEL_MODULES = {
     "abstractruntime.core.effects",
     "abstractruntime.core.effects.events",
     "abstractruntime.core.effects.kernel",
+    "abstractruntime.core.effects.model_traits",
     "abstractruntime.core.effects.registry",
     "abstractruntime.core.effects.subworkflow",
     "abstractruntime.core.effects.user",
