@@ -1,4 +1,5 @@
-"""Query helpers shared by the backends that filter runs in Python (memory, files)."""
+"""Query helpers shared by the backends: filtering runs in Python (memory, files) and the ``WHERE``
+clause of the SQL backends (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from ..core.clock import parse_iso
 from ..core.models import RunState, RunStatus, WaitReason
 
-__all__ = ["due_until", "index_row", "matches", "newest_first", "until_of"]
+__all__ = ["due_until", "index_row", "matches", "newest_first", "sql_run_filters", "until_of"]
 
 
 def matches(
@@ -31,6 +32,36 @@ def matches(
     if session_id is not None and run.session_id != session_id:
         return False
     return not (root_only and run.parent_run_id)
+
+
+def sql_run_filters(
+    placeholder: str,
+    *,
+    status: RunStatus | None = None,
+    wait_reason: WaitReason | None = None,
+    workflow_id: str | None = None,
+    session_id: str | None = None,
+    root_only: bool = False,
+) -> tuple[str, list[Any]]:
+    """``(" WHERE ...", args)`` over the ``runs`` table's indexed columns (``("", [])`` with no filter).
+
+    Args:
+        placeholder: the driver's parameter marker (``?`` for sqlite3, ``%s`` for psycopg).
+    """
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("status", status),
+        ("wait_reason", wait_reason),
+        ("workflow_id", workflow_id),
+        ("session_id", session_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = {placeholder}")
+            args.append(value.value if isinstance(value, (RunStatus, WaitReason)) else value)
+    if root_only:
+        clauses.append("(parent_run_id IS NULL OR parent_run_id = '')")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def newest_first(runs: Iterable[RunState]) -> list[RunState]:

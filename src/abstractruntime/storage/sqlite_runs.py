@@ -22,6 +22,7 @@ from typing import Any
 from ..core.clock import parse_iso
 from ..core.models import RunState, RunStatus, StepRecord, WaitReason
 from ..errors import ConcurrencyError
+from ._query import sql_run_filters
 from .base import Checkpoint, LedgerStore, RunStore, append_records
 from .codec import decode_json, encode_json, run_from_data
 from .sqlite_db import SqliteDatabase
@@ -213,7 +214,7 @@ class SqliteRunStore(RunStore):
         limit: int = 100,
     ) -> builtins.list[RunState]:
         """Runs matching the filters, newest ``updated_at`` first, at most ``limit``."""
-        where, args = _filters(status=status, wait_reason=wait_reason, workflow_id=workflow_id)
+        where, args = sql_run_filters("?", status=status, wait_reason=wait_reason, workflow_id=workflow_id)
         return self._decode_rows(
             f"SELECT run_id, run_json FROM runs{where} ORDER BY updated_at DESC LIMIT ?",
             (*args, max(limit, 0)),
@@ -255,8 +256,8 @@ class SqliteRunStore(RunStore):
         limit: int = 100,
     ) -> builtins.list[dict[str, Any]]:
         """Light rows (SPEC §7.1) read from the indexed columns only, newest ``updated_at`` first."""
-        where, args = _filters(
-            status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only
+        where, args = sql_run_filters(
+            "?", status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only
         )
         rows = self._db.connection().execute(
             f"SELECT {_INDEX_COLUMNS} FROM runs{where} ORDER BY updated_at DESC LIMIT ?",
@@ -291,27 +292,3 @@ def _encode(run: RunState) -> tuple[dict[str, builtins.list[Any]] | None, str]:
     data = run.to_dict()
     steps = split_traces(data)
     return steps, encode_json(data, path="run", run_id=run.run_id)
-
-
-def _filters(
-    *,
-    status: RunStatus | None = None,
-    wait_reason: WaitReason | None = None,
-    workflow_id: str | None = None,
-    session_id: str | None = None,
-    root_only: bool = False,
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    for column, value in (
-        ("status", status),
-        ("wait_reason", wait_reason),
-        ("workflow_id", workflow_id),
-        ("session_id", session_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value.value if isinstance(value, (RunStatus, WaitReason)) else value)
-    if root_only:
-        clauses.append("(parent_run_id IS NULL OR parent_run_id = '')")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args

@@ -24,7 +24,7 @@ from typing import Any
 
 from ...core.models import RunState, RunStatus, StepRecord, WaitReason
 from ...errors import ConcurrencyError, LeaseLostError
-from .._query import index_row
+from .._query import index_row, sql_run_filters
 from ..base import Checkpoint, LedgerStore, RunStore, append_records
 from ..codec import decode_run, encode_run
 from ..leases import lease_stamp
@@ -234,7 +234,7 @@ class PostgresRunStore(RunStore):
         limit: int = 100,
     ) -> builtins.list[RunState]:
         """Runs matching the filters, newest ``updated_at`` first, at most ``limit``."""
-        where, args = _filters(status=status, wait_reason=wait_reason, workflow_id=workflow_id)
+        where, args = sql_run_filters("%s", status=status, wait_reason=wait_reason, workflow_id=workflow_id)
         return self._decode_rows(
             f"SELECT run_id, run_json FROM runs{where} ORDER BY updated_at DESC, run_id LIMIT %s",
             [*args, max(limit, 0)],
@@ -276,8 +276,8 @@ class PostgresRunStore(RunStore):
         limit: int = 100,
     ) -> builtins.list[dict[str, Any]]:
         """Light rows read from the indexed columns, newest ``updated_at`` first."""
-        where, args = _filters(
-            status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only
+        where, args = sql_run_filters(
+            "%s", status=status, workflow_id=workflow_id, session_id=session_id, root_only=root_only
         )
         columns = f"run_id, {_COLUMNS}, created_at, updated_at"
         with self._db.connection() as conn:
@@ -295,27 +295,3 @@ class PostgresRunStore(RunStore):
         with self._db.connection() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [self._decode(run_id, text) for run_id, text in rows]
-
-
-def _filters(
-    *,
-    status: RunStatus | None = None,
-    wait_reason: WaitReason | None = None,
-    workflow_id: str | None = None,
-    session_id: str | None = None,
-    root_only: bool = False,
-) -> tuple[str, builtins.list[Any]]:
-    clauses: builtins.list[str] = []
-    args: builtins.list[Any] = []
-    for column, value in (
-        ("status", status),
-        ("wait_reason", wait_reason),
-        ("workflow_id", workflow_id),
-        ("session_id", session_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            args.append(value.value if isinstance(value, (RunStatus, WaitReason)) else value)
-    if root_only:
-        clauses.append("(parent_run_id IS NULL OR parent_run_id = '')")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
