@@ -40,6 +40,7 @@ from typing import Any
 
 from ..errors import RewindError, RunNotFoundError
 from .clock import to_iso
+from .engine.records import control_record
 from .engine.store_access import StoreAccess
 from .models import Effect, RunState, RunStatus, StepRecord, StepStatus, WaitReason, new_id
 from .policy import EffectPolicy
@@ -132,24 +133,6 @@ def failed_node(state: RunState) -> str | None:
     return None
 
 
-def _record(
-    run: RunState, *, node_id: str, kind: str, payload: dict[str, Any], key: str, now: str
-) -> StepRecord:
-    return StepRecord(
-        run_id=run.run_id,
-        step_id=new_id(),
-        node_id=node_id,
-        status=StepStatus.COMPLETED,
-        effect={"type": kind, "payload": payload, "result_key": None},
-        result={kind: True},
-        started_at=now,
-        ended_at=now,
-        actor_id=run.actor_id,
-        session_id=run.session_id,
-        idempotency_key=key,
-    )
-
-
 def retry_run(
     runtime: Any, run_id: str, *, workflow: WorkflowSpec | None = None, max_steps: int = 100
 ) -> RunState:
@@ -198,7 +181,7 @@ def retry_run(
     access.commit(
         work,
         [
-            _record(
+            control_record(
                 run, node_id=node, kind="retry", payload=payload, key=f"system:retry:{retries + 1}", now=now
             )
         ],
@@ -285,7 +268,7 @@ def fork_run(
     fork = runtime.run_store.load(fork_id)
     now = to_iso(runtime.now())
     copies = [
-        _record(
+        control_record(
             fork,
             node_id=spec.entry_node,
             kind="fork",

@@ -9,6 +9,7 @@ from ..models import RunState, StepRecord, StepStatus, new_id
 
 __all__ = [
     "completion_record",
+    "control_record",
     "failure_record",
     "resume_completion_record",
     "resume_record",
@@ -37,6 +38,21 @@ def _record(
         actor_id=run.actor_id,
         session_id=run.session_id,
         idempotency_key=idempotency_key,
+    )
+
+
+def control_record(
+    run: RunState, *, node_id: str, kind: str, payload: dict[str, Any], key: str, now: str
+) -> StepRecord:
+    """``{<kind>: True}`` for an operator action on the run (``retry``, ``fork``; ``core/rewind.py``), its
+    effect ``{type: kind, payload, result_key: None}`` and idempotency key ``key``."""
+    return _record(
+        run,
+        node_id=node_id,
+        now=now,
+        effect={"type": kind, "payload": payload, "result_key": None},
+        result={kind: True},
+        idempotency_key=key,
     )
 
 
