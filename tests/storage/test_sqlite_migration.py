@@ -40,7 +40,7 @@ def test_a_version_3_database_migrates_and_everything_loads(tmp_path: Path) -> N
     db = SqliteDatabase(_copy(tmp_path))
     runs, ledger = SqliteRunStore(db), SqliteLedgerStore(db)
     conn = db.connection()
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     index = {row["run_id"]: row for row in runs.list_run_index()}
     by_tag = {}
@@ -87,7 +87,17 @@ def test_a_run_parked_by_version_3_resumes_and_takes_the_new_shape(tmp_path: Pat
     )
     assert done.status == RunStatus.COMPLETED
     assert done.output == {"tag": "parked", "fetched": "fetched for parked", "answer": {"answer": "ok"}}
-    assert len(ledger.list(parked.run_id)) == 9
+    records = ledger.list(parked.run_id)
+    assert len(records) == 9 == ledger.count(parked.run_id)  # version 5: seqs continue from the highest
+    tables = {row[0] for row in db.connection().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "ledger_heads" not in tables
+    seqs = [
+        row[0]
+        for row in db.connection().execute(
+            "SELECT seq FROM ledger WHERE run_id = ? ORDER BY seq", (parked.run_id,)
+        )
+    ]
+    assert seqs == list(range(1, 10))
     db.close()
     reopened = SqliteRunStore(SqliteDatabase(path)).load(parked.run_id)
     assert reopened is not None and reopened.to_dict() == done.to_dict()

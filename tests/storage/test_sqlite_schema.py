@@ -29,7 +29,7 @@ def test_version_2_database_gets_the_ledger_key_index_and_keeps_its_records(tmp_
     db = SqliteDatabase(path)
     try:
         conn = db.connection()
-        assert int(conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION == 4
+        assert int(conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION == 5
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(ledger)")}
         assert "idx_ledger_key" in indexes
         assert "idx_ledger_completed_key" not in indexes  # version 4: idx_ledger_key answers both lookups

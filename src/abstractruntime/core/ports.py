@@ -72,7 +72,13 @@ class RunStore(ABC):
     ``save`` replaces the stored state of ``run.run_id`` (creating it when new); ``load`` returns the
     stored state or None.  A durable implementation makes ``save`` atomic: a crash leaves either the
     old or the new state, never a torn one.
+
+    ``shares_live_objects`` is True for a store whose ``load`` returns the stored object itself (the
+    in-memory store): the engine then commits every change at once instead of letting a resume ride
+    with the next step's commit.
     """
+
+    shares_live_objects: bool = False
 
     @abstractmethod
     def save(self, run: RunState) -> None:

@@ -18,6 +18,9 @@ from ..errors import CorruptRunError, NotJsonSafeError
 
 __all__ = ["decode_json", "decode_run", "encode_json", "encode_record", "encode_run", "run_from_data"]
 
+# One encoder for every compact encode (``json.dumps`` with options builds a new one per call).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
 
 def encode_json(value: Any, *, path: str, run_id: str | None = None, indent: int | None = None) -> str:
     """Compact (or indented) JSON text of ``value`` with non-ASCII kept as is.
@@ -27,8 +30,9 @@ def encode_json(value: Any, *, path: str, run_id: str | None = None, indent: int
             prefixes the reported location (for example ``run`` or ``ledger``).
     """
     try:
-        separators = (",", ":") if indent is None else None
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators)
+        if indent is None:
+            return _COMPACT(value)
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent)
     except (TypeError, ValueError) as exc:
         found = find_non_json_safe(value, path)
         where, type_name = found if found is not None else (path, type(exc).__name__)

@@ -4,7 +4,7 @@
 the stores one URL opened (:class:`~abstractruntime.storage.urls.Stores`):
 
 * SQLite: one transaction over every table keyed by ``run_id`` that exists in the database (``runs``,
-  ``wait_index``, ``ledger``, ``ledger_heads``, ``run_leases``, ``run_trace_steps``), so a crash deletes
+  ``wait_index``, ``ledger``, ``ledger_heads`` of older schemas, ``run_leases``, ``run_trace_steps``), so a crash deletes
   all of them or none;
 * JSON files: the run files first (the runs disappear from every listing), then the ledger and lease
   files; a crash in between leaves an orphaned ledger file that a new delete of the same id removes;

@@ -30,6 +30,8 @@ __all__ = ["InMemoryLeaseStore", "InMemoryLedgerStore", "InMemoryRunStore"]
 class InMemoryRunStore(RunStore):
     """Runs kept in a dict, by reference; implements the query and revision capabilities."""
 
+    shares_live_objects = True  # load returns the stored object itself
+
     def __init__(self) -> None:
         self._runs: dict[str, RunState] = {}
         self._revisions: dict[str, int] = {}

@@ -57,6 +57,11 @@ class OffloadingRunStore(RunStore):
         self._max_inline_bytes = default_max_inline_bytes() if max_inline_bytes is None else max_inline_bytes
 
     @property
+    def shares_live_objects(self) -> bool:  # type: ignore[override]
+        """Forwarded from the inner store."""
+        return bool(getattr(self._inner, "shares_live_objects", False))
+
+    @property
     def inner(self) -> RunStore:
         """The wrapped store."""
         return self._inner

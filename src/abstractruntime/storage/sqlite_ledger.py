@@ -1,7 +1,9 @@
 """``SqliteLedgerStore``: the append-only ledger in the ``ledger`` table (SPEC §7.4).
 
-Appends allocate ``seq`` (1..n per run) through ``ledger_heads`` inside a transaction; when called
-within a run store's step commit on the same database, they join that transaction.  The idempotency
+Appends allocate ``seq`` (1..n per run) as one more than the run's highest ``seq`` — read on the
+``(run_id, seq)`` key inside the write transaction, so no other writer can take the same one (schema
+version 5 dropped the ``ledger_heads`` counter table: one page less written per step).  When called
+within a run store's step commit on the same database, appends join that transaction.  The idempotency
 and in-doubt lookups are partial-index probes, so their cost does not depend on the ledger's length.
 """
 
@@ -20,8 +22,6 @@ from .codec import decode_json, encode_record
 from .sqlite_db import SqliteDatabase
 
 __all__ = ["SqliteLedgerStore"]
-
-_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SqliteLedgerStore(LedgerStore):
@@ -60,7 +60,7 @@ class SqliteLedgerStore(LedgerStore):
             raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
         encoded = [(encode_record(r), StepStatus(r.status).value, r.idempotency_key) for r in records]
         with self._db.transaction() as conn:
-            first = _allocate(conn, run_id, len(encoded)) - len(encoded) + 1
+            first = _last_seq(conn, run_id) + 1
             conn.executemany(
                 "INSERT INTO ledger (run_id, seq, record_json, status, idempotency_key) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, first + i, text, status, key) for i, (text, status, key) in enumerate(encoded)],
@@ -122,13 +122,8 @@ class SqliteLedgerStore(LedgerStore):
         return self._decode(run_id, row[0], row[1])
 
     def count(self, run_id: str) -> int:
-        """How many records ``run_id`` has (from ``ledger_heads``)."""
-        row = (
-            self._db.connection()
-            .execute("SELECT last_seq FROM ledger_heads WHERE run_id = ?", (run_id,))
-            .fetchone()
-        )
-        return 0 if row is None else int(row[0])
+        """How many records ``run_id`` has (its highest ``seq``: seqs are 1..n; one index probe)."""
+        return _last_seq(self._db.connection(), run_id)
 
     def count_many(self, run_ids: Sequence[str]) -> dict[str, int]:
         """``{run_id: count}`` for each id that has records; unknown ids (no records) are omitted."""
@@ -136,9 +131,9 @@ class SqliteLedgerStore(LedgerStore):
         for chunk in _chunks(builtins.list(dict.fromkeys(run_ids))):
             marks = ",".join("?" * len(chunk))
             for run_id, last in self._db.connection().execute(
-                f"SELECT run_id, last_seq FROM ledger_heads WHERE run_id IN ({marks})", chunk
+                f"SELECT run_id, MAX(seq) FROM ledger WHERE run_id IN ({marks}) GROUP BY run_id", chunk
             ):
-                if int(last) > 0:
+                if last is not None and int(last) > 0:
                     found[run_id] = int(last)
         return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 
@@ -190,16 +185,12 @@ class SqliteLedgerStore(LedgerStore):
         return data
 
 
-def _allocate(conn: sqlite3.Connection, run_id: str, count: int) -> int:
-    """Reserve ``count`` seqs for ``run_id``; returns the last one reserved."""
-    upsert = (
-        "INSERT INTO ledger_heads (run_id, last_seq) VALUES (?, ?) "
-        "ON CONFLICT(run_id) DO UPDATE SET last_seq = last_seq + excluded.last_seq"
-    )
-    if _RETURNING:
-        return int(conn.execute(upsert + " RETURNING last_seq", (run_id, count)).fetchone()[0])
-    conn.execute(upsert, (run_id, count))
-    return int(conn.execute("SELECT last_seq FROM ledger_heads WHERE run_id = ?", (run_id,)).fetchone()[0])
+def _last_seq(conn: sqlite3.Connection, run_id: str) -> int:
+    """The highest ``seq`` of ``run_id`` (0 without records): the last entry of the key index."""
+    return int(conn.execute(_LAST_SEQ, (run_id,)).fetchone()[0])
+
+
+_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM ledger WHERE run_id = ?"
 
 
 def _chunks(items: builtins.list[str], size: int = 500) -> builtins.list[builtins.list[str]]:

@@ -17,6 +17,7 @@ import builtins
 import logging
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ..core.clock import parse_iso
@@ -57,8 +58,12 @@ def canonical_utc(stamp: str | None) -> str | None:
     if not stamp:
         return None
     try:
+        if len(stamp) == 32 and stamp[19] == "." and stamp.endswith("+00:00") and stamp[10] == "T":
+            # Already the canonical shape (what the engine's clock writes): validate, keep the text.
+            datetime.fromisoformat(stamp)
+            return stamp
         return parse_iso(stamp).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    except ValueError:
+    except (ValueError, TypeError):
         return None
 
 

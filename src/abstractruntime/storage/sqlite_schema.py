@@ -11,7 +11,7 @@ Tables (SPEC §7.4, plus what the durable engine needs):
   query is an index range scan that compares time correctly.
 * ``ledger`` — ``(run_id, seq)`` rows with ``record_json``, plus ``status`` and ``idempotency_key``
   columns behind a partial index for the idempotency lookup.
-* ``ledger_heads`` — the per-run sequence allocator (and O(1) ``count``).
+* ``ledger_heads`` (versions 1 to 4) — was the per-run sequence counter; dropped in version 5.
 * ``commands`` / ``command_cursors`` — the command inbox (SPEC §7.5).
 * ``run_leases`` (version 2) — one row per leased run: owner, expiry (fixed-width UTC text, so SQL
   compares it as time), fencing generation and recovery counters (``leases.py``, ``sqlite_leases.py``).
@@ -22,6 +22,9 @@ Tables (SPEC §7.4, plus what the durable engine needs):
   ``updated_at`` (which changes on every step) but only columns that change with the status or the
   wait; ``idx_ledger_completed_key`` is dropped (``idx_ledger_key`` answers both lookups).  Rows
   written by earlier versions are read as they are and take the new shape on their next write.
+* version 5 — ``ledger_heads`` is dropped: a run's next ``seq`` is one more than its highest, read on
+  the ledger's ``(run_id, seq)`` key inside the write transaction, so a step no longer writes a counter
+  row (one b-tree page less per commit).
 """
 
 from __future__ import annotations
@@ -140,7 +143,11 @@ def _v4(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS ledger_heads")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

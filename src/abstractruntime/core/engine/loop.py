@@ -87,7 +87,7 @@ class StepLoop:
         run = work.run
         if run.is_terminal or is_paused(run):
             return run
-        dirty = False
+        dirty = bool(work.pending)  # a resume's records ride with the next commit (resume.py)
         if run.status == RunStatus.WAITING:
             if not self._until_due(run):
                 return run
@@ -143,6 +143,10 @@ class StepLoop:
         run = work.run
         effect = plan.effect
         assert effect is not None
+        if work.pending:  # an effect may act outside the run: what led to it is committed first
+            persisted = self._access.flush_pending(work)
+            if persisted is not None:
+                return persisted
         step = self._executor.execute(run, plan)
         persisted = self._access.interrupted(work)
         if persisted is not None:

@@ -5,6 +5,16 @@ terminal wait, the completion and status records) together with the new state �
 with the step loop on the same loaded copy.  Two drivers resuming the same wait: the revision check
 lets exactly one commit; the other gets ``ConcurrencyError`` and changes nothing.
 
+On a revisioned store that hands out copies (SQLite, files, PostgreSQL) the resume's commit rides with
+the commit of the steps it unblocks: the nodes that follow run on the loaded copy, and the first commit
+— that of the first step with an effect (made *before* the effect runs, so nothing outside the run ever
+sees an uncommitted resume), of the run's end, of a node that raises, or of the end of ``max_steps`` —
+writes the resume's records and state together with it.  One durable write instead of two, and the
+guarantees are those of a commit per step: when ``resume`` returns, everything it reports is durable;
+when it raises ``ConcurrencyError`` (another writer, a pause included, changed the run first), nothing of
+it was stored; a crash before the commit leaves the run waiting, so the caller resumes again.  A cancel
+that lands first wins: the cancelled state is returned.
+
 ``ConcurrencyError`` means exactly that: *this* resume was not applied.  Once the payload is
 committed, a conflict met by the steps that follow (another driver advanced the run meanwhile) is
 logged and the latest stored state is returned instead (``docs/compatibility.md``).
@@ -99,20 +109,25 @@ class Resumer:
         now = to_iso(self._clock.now())
         records: list[StepRecord] = []
         stored = payload
+        plain = True  # nothing but the payload set (no approval, tool results or evidence): may defer
         if not wait.result_key:
             pop_pending_tool_calls(run)
         else:
             # before the claim, so a malformed edit claims nothing
             validate_approval_payload(wait, payload, run_id=run_id)
             if approval_runs_calls(wait, payload):
+                plain = False
                 self._claim_approval(work, wait, now)
             stored = shape_resume_payload(
                 wait, payload, tool_executor=self._tool_executor(), run_vars=run.vars
             )
             synthetic = self._tool_calls_completion(run, stored, now)
             if synthetic is not None:
+                plain = False
                 records.append(synthetic)
+            shaped = stored
             stored = self._capture_evidence(run, wait, stored)
+            plain = plain and stored is shaped
             set_vars_path(run.vars, wait.result_key, stored)
         reason = WaitReason(wait.reason).value
         records.append(
@@ -131,16 +146,19 @@ class Resumer:
         )
         if wait.resume_to_node is None:
             return self._complete_terminal_wait(work, wait, stored, records, now)
-        run.status = RunStatus.RUNNING
-        run.waiting = None
-        run.current_node = wait.resume_to_node
-        run.updated_at = now
-        self._access.commit(work, records)
-        if max_steps <= 0:
-            return run
+        _unblock(run, wait, now)
+        if max_steps <= 0 or not plain or not self._access.defers_commits:
+            self._access.commit(work, records)
+            if max_steps <= 0:
+                return run
+        else:  # committed with the next step (see the module docstring)
+            work.pending = tuple(records)
+            work.rebuild = _rebuild(wait, stored, now)
         try:
             return self._loop.advance(workflow, work, max_steps)
         except ConcurrencyError as exc:
+            if work.pending:
+                raise  # the resume itself was not committed: this resume was not applied
             # The payload is committed: this resume won.  Only the steps after it met another driver.
             _log.info("run %s: resume delivered; another driver advanced the run meanwhile (%s)", run_id, exc)
             return self._access.get(run_id)
@@ -231,3 +249,24 @@ class Resumer:
             attempt=int(pending.get("attempt") or 1),
             idempotency_key=key,
         )
+
+
+def _unblock(run: RunState, wait: WaitState, now: str) -> None:
+    """The state change of a resume to ``wait.resume_to_node`` (the caller checked it is set)."""
+    assert wait.resume_to_node is not None
+    run.status = RunStatus.RUNNING
+    run.waiting = None
+    run.current_node = wait.resume_to_node
+    run.updated_at = now
+
+
+def _rebuild(wait: WaitState, stored: Any, now: str) -> Callable[[RunState], None]:
+    """A plain resume, to apply again to the run as stored (``WorkingRun.rebuild``)."""
+
+    def apply(base: RunState) -> None:
+        pop_pending_tool_calls(base)
+        if wait.result_key:
+            set_vars_path(base.vars, wait.result_key, stored)
+        _unblock(base, wait, now)
+
+    return apply

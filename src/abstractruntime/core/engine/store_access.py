@@ -14,7 +14,7 @@ commits the run's last stored state as FAILED with the ``NotJsonSafeError`` (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,19 @@ _log = logging.getLogger("abstractruntime.engine")
 
 @dataclass
 class WorkingRun:
-    """A run being advanced by the engine, with the revision it was loaded at (None: unrevisioned)."""
+    """A run being advanced by the engine, with the revision it was loaded at (None: unrevisioned).
+
+    ``pending`` holds the records of a change already applied to ``run`` but not committed yet (a
+    resume whose commit rides with the next step's, see ``resume.py``): the next commit writes them
+    first, in the same transaction.
+    """
 
     run: RunState
     revision: int | None
+    pending: tuple[StepRecord, ...] = ()
+    rebuild: Callable[[RunState], None] | None = None
+    """Applies the pending change to the run as last stored: the step that follows turned out
+    unstorable, so the change is committed on its own before the run fails (see ``fail_unstorable``)."""
 
 
 def is_paused(run: RunState) -> bool:
@@ -109,14 +118,24 @@ class StoreAccess:
         Raises:
             ConcurrencyError: another writer changed the run since it was loaded; nothing written.
         """
+        if work.pending:
+            records = [*work.pending, *records]
         if self._revisioned is not None:
             work.revision = self._revisioned.commit(
                 work.run, records, ledger_store=self.ledger_store, expected_revision=work.revision
             )
-            return work
-        append_records(self.ledger_store, records)
-        self.run_store.save(work.run)
+        else:
+            append_records(self.ledger_store, records)
+            self.run_store.save(work.run)
+        work.pending = ()
         return work
+
+    @property
+    def defers_commits(self) -> bool:
+        """True when a change may wait in :attr:`WorkingRun.pending` for the next commit: the run store
+        checks revisions (a conflicting writer is detected before anything is written) and hands out
+        copies (no other reader sees the uncommitted change)."""
+        return self._revisioned is not None and not getattr(self.run_store, "shares_live_objects", False)
 
     def append(self, record: StepRecord) -> None:
         """Append one record on its own (an effect's durable intent, or a failed attempt)."""
@@ -157,7 +176,15 @@ class StoreAccess:
             if checkpoint is None:
                 raise ConcurrencyError(run_id=run_id, expected_revision=work.revision, actual_revision=None)
             persisted = checkpoint.run
-            if persisted.status == RunStatus.CANCELLED or is_paused(persisted):
+            if persisted.status == RunStatus.CANCELLED:
+                work.pending = ()  # a cancel wins over an uncommitted resume too
+                return persisted
+            if work.pending and persisted is not work.run:
+                # The uncommitted change (a resume) was not applied: the caller must hear of it.
+                raise ConcurrencyError(
+                    run_id=run_id, expected_revision=work.revision, actual_revision=checkpoint.revision
+                )
+            if is_paused(persisted):
                 return persisted
             if persisted is work.run:
                 # Shared live object (in-memory store): the change is already in our copy.
@@ -174,13 +201,13 @@ class StoreAccess:
         return None
 
     def commit_unless_interrupted(
-        self, work: WorkingRun, records: Sequence[StepRecord], *, precheck: bool = True
+        self, work: WorkingRun, records: Sequence[StepRecord], *, precheck: bool = True, flush: bool = False
     ) -> RunState | None:
         """Commit, unless the run was paused or cancelled meanwhile (then return the persisted state).
 
         ``precheck=False`` skips the check before writing (the caller just made it).  A conflict
         detected by the commit itself is re-examined the same way, so a cancel that lands between
-        the check and the write still wins.
+        the check and the write still wins.  ``flush=True``: see :meth:`flush_pending`.
         """
         if precheck:
             persisted = self.interrupted(work)
@@ -196,8 +223,42 @@ class StoreAccess:
                     return persisted
                 self.commit(work, records)  # shared live object: the revision was adopted, write again
         except NotJsonSafeError as exc:
+            if work.pending and self._commit_pending_alone(work, exc):
+                # The pending resume is stored on its own; now the step meets its own error.
+                return None if flush else self.commit_unless_interrupted(work, records, precheck=False)
             return self.fail_unstorable(work, records, exc)
         return None
+
+    def flush_pending(self, work: WorkingRun) -> RunState | None:
+        """Commit :attr:`WorkingRun.pending` with the run as it is now (before an effect runs).
+
+        Returns the persisted state when a cancel landed first (the caller stops), else None.  When the
+        run as it is now cannot be stored, the pending change is committed on its own over the stored
+        state and None is returned: the step goes on and its own commit meets the error.
+
+        Raises:
+            ConcurrencyError: another writer changed the run first; the pending change was not stored.
+        """
+        if not work.pending:
+            return None
+        return self.commit_unless_interrupted(work, (), precheck=False, flush=True)
+
+    def _commit_pending_alone(self, work: WorkingRun, exc: NotJsonSafeError) -> bool:
+        """Commit the pending change (``WorkingRun.rebuild``) over the stored state; False when it has no
+        rebuild or cannot be stored itself.  Clears ``work.pending`` either way."""
+        pending, rebuild = work.pending, work.rebuild
+        work.pending, work.rebuild = (), None
+        if rebuild is None:
+            return False
+        base, revision = self._last_stored(work, exc)
+        rebuild(base)
+        alone = WorkingRun(base, revision)
+        try:
+            self.commit(alone, pending)
+        except NotJsonSafeError:
+            return False
+        work.revision = alone.revision
+        return True
 
     def fail_unstorable(
         self, work: WorkingRun, records: Sequence[StepRecord], exc: NotJsonSafeError
@@ -216,6 +277,7 @@ class StoreAccess:
         run = work.run
         exc.run_id = exc.run_id or run.run_id
         base, revision = self._last_stored(work, exc)
+        work.pending, work.rebuild = (), None  # an uncommitted resume is dropped with the step
         step = next((r for r in reversed(records) if r.effect is not None), None)
         node_id = step.node_id if step is not None else run.current_node
         error = f"NotJsonSafeError: the step at node {node_id!r} cannot be stored: {exc}"

@@ -21,6 +21,7 @@ from .artifacts import ArtifactStoreContract, ArtifactStoreFactory
 from .factory import StoreFactory
 from .leases import RunLeaseStoreContract
 from .ledger_store import LedgerStoreContract
+from .resume_commit import ResumeCommitContract
 from .run_store import RunStoreContract
 from .runtime import RuntimeOnStoreContract
 
@@ -28,6 +29,7 @@ __all__ = [
     "ArtifactStoreContract",
     "ArtifactStoreFactory",
     "LedgerStoreContract",
+    "ResumeCommitContract",
     "RunLeaseStoreContract",
     "RunStoreContract",
     "RuntimeOnStoreContract",
@@ -36,6 +38,12 @@ __all__ = [
 ]
 
 
-class StoreContract(RunStoreContract, LedgerStoreContract, RunLeaseStoreContract, RuntimeOnStoreContract):
+class StoreContract(
+    RunStoreContract,
+    LedgerStoreContract,
+    RunLeaseStoreContract,
+    RuntimeOnStoreContract,
+    ResumeCommitContract,
+):
     """Every contract test: run store, ledger store, lease store (when the factory has
-    ``open_leases``), and the runtime driving them."""
+    ``open_leases``), the runtime driving them, and the resume commit."""
