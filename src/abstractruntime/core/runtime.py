@@ -143,6 +143,12 @@ class Runtime(RuntimeQueries):
         return self._access.ledger_store
 
     @property
+    def step_loop(self) -> StepLoop:
+        """The engine's step loop: ``load(run_id)`` a working copy, ``advance(workflow, work, steps)``
+        it.  For kernel drivers that keep runs loaded between steps (``core.tick_many``)."""
+        return self._loop
+
+    @property
     def lease_store(self) -> RunLeaseStore | None:
         """The lease store, or None (no crash recovery)."""
         return None if self._leases is None else self._leases.store

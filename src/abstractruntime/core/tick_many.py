@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import AbstractRuntimeError, WorkflowNotRegisteredError
+from .engine.loop import StepLoop
+from .engine.store_access import WorkingRun
 from .models import RunState, RunStatus
 from .spec import WorkflowSpec
 
@@ -91,7 +93,7 @@ def tick_many(
     grouped = isinstance(store, GroupCommitRunStore)
     result = TickManyResult(grouped=grouped)
     budget = dict.fromkeys(run_ids, max_steps)
-    specs: dict[str, WorkflowSpec] = {}  # looked up once per run
+    driver = _Driver(runtime, workflow)
     active = list(budget)
     while active:
         result.turns += 1
@@ -101,7 +103,7 @@ def tick_many(
             for run_id in active:
                 steps = min(steps_per_turn, budget[run_id])
                 try:
-                    run = _turn(runtime, workflow, specs, run_id, steps)
+                    run = driver.turn(run_id, steps)
                 except (AbstractRuntimeError, KeyError) as exc:
                     result.errors[run_id] = exc
                     continue
@@ -113,13 +115,44 @@ def tick_many(
     return result
 
 
-def _turn(runtime: Any, workflow: Any, specs: dict[str, WorkflowSpec], run_id: str, steps: int) -> RunState:
-    spec = workflow if isinstance(workflow, WorkflowSpec) else specs.get(run_id)
-    if spec is None:
-        workflow_id = runtime.get_state(run_id).workflow_id
-        spec = workflow.get(workflow_id)
+class _Driver:
+    """Advances runs turn after turn, keeping each run's working copy between its turns.
+
+    A run is loaded once: after a turn that left it RUNNING, the engine's copy (and the revision it
+    committed) is exactly what is stored, so the next turn goes on from it without reading the run
+    again.  A turn that raised drops the run (``tick_many`` stops advancing it).  A runtime without
+    ``step_loop`` (a duck-typed one) is driven through ``tick``, which loads the run every turn.
+    """
+
+    def __init__(self, runtime: Any, workflow: Any) -> None:
+        self._runtime = runtime
+        self._workflow = workflow
+        self._loop: StepLoop | None = getattr(runtime, "step_loop", None)
+        self._specs: dict[str, WorkflowSpec] = {}  # looked up once per run
+        self._working: dict[str, WorkingRun] = {}
+
+    def turn(self, run_id: str, steps: int) -> RunState:
+        work = self._working.pop(run_id, None)
+        if self._loop is None:
+            spec = self._spec(run_id, None)
+            state: RunState = self._runtime.tick(workflow=spec, run_id=run_id, max_steps=steps)
+            return state
+        if work is None:
+            work = self._loop.load(run_id)
+        spec = self._spec(run_id, work.run.workflow_id)
+        state = self._loop.advance(spec, work, steps)
+        if state is work.run and state.status == RunStatus.RUNNING:
+            self._working[run_id] = work
+        return state
+
+    def _spec(self, run_id: str, workflow_id: str | None) -> WorkflowSpec:
+        if isinstance(self._workflow, WorkflowSpec):
+            return self._workflow
+        spec = self._specs.get(run_id)
         if spec is None:
-            raise WorkflowNotRegisteredError(workflow_id, run_id=run_id)
-        specs[run_id] = spec
-    state: RunState = runtime.tick(workflow=spec, run_id=run_id, max_steps=steps)
-    return state
+            workflow_id = workflow_id or self._runtime.get_state(run_id).workflow_id
+            spec = self._workflow.get(workflow_id)
+            if spec is None:
+                raise WorkflowNotRegisteredError(workflow_id, run_id=run_id)
+            self._specs[run_id] = spec
+        return spec

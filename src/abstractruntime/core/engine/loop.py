@@ -76,6 +76,14 @@ class StepLoop:
         """Load ``run_id`` and advance it by at most ``max_steps`` steps (see :meth:`advance`)."""
         return self.advance(workflow, self._access.load(run_id), max_steps)
 
+    def load(self, run_id: str) -> WorkingRun:
+        """A working copy of ``run_id`` for :meth:`advance` (with its revision).
+
+        Raises:
+            RunNotFoundError (KeyError): no such run.
+        """
+        return self._access.load(run_id)
+
     def advance(self, workflow: WorkflowSpec, work: WorkingRun, max_steps: int) -> RunState:
         """Advance a loaded run until it waits, ends, or ``max_steps`` steps were taken.
 
