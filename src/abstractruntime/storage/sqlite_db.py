@@ -21,8 +21,9 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from .sqlite_schema import migrate
 
@@ -119,57 +120,14 @@ class SqliteDatabase:
         compare it to know they may be stale)."""
         return self._epoch
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on the thread's connection (``ROLLBACK`` on error).
 
         Nested use joins the outer transaction: only the outermost block commits.  Directly inside a
         :meth:`group_commit` scope a block is a ``SAVEPOINT``, undone alone when it raises (blocks
         nested in it join it).
         """
-        conn = self.connection()
-        state = self._local
-        if state.depth > 0:
-            if state.group and state.depth == 1:  # an operation directly in a group: its own savepoint
-                with self._savepoint(conn, state):
-                    yield conn
-                return
-            state.depth += 1
-            try:
-                yield conn
-            finally:
-                state.depth -= 1
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        state.depth = 1
-        try:
-            yield conn
-        except BaseException:
-            state.depth = 0
-            self._rollback(conn)
-            raise
-        state.depth = 0
-        self._commit(conn)
-
-    @contextmanager
-    def _savepoint(self, conn: sqlite3.Connection, state: _ThreadState) -> Iterator[None]:
-        name = f"sp{state.depth}"
-        conn.execute(f"SAVEPOINT {name}")
-        state.depth += 1
-        try:
-            yield
-        except BaseException:
-            state.depth -= 1
-            self._epoch += 1
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
-            raise
-        state.depth -= 1
-        conn.execute(f"RELEASE {name}")
-        if state.depth == 1 and state.intent:
-            state.intent = False
-            self._commit(conn)
-            conn.execute("BEGIN IMMEDIATE")
+        return _Transaction(self)
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         try:
@@ -251,3 +209,59 @@ class SqliteDatabase:
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({str(self._path)!r}, synchronous={self._synchronous!r})"
+
+
+class _Transaction:
+    """The context manager of :meth:`SqliteDatabase.transaction` (a class: it runs on every commit)."""
+
+    __slots__ = ("_conn", "_db", "_mode")
+
+    _OUTER, _JOINED, _SAVEPOINT = 0, 1, 2
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        conn = self._conn = db.connection()
+        state = db._local
+        if state.depth > 0:
+            if state.group and state.depth == 1:  # an operation directly in a group: its own savepoint
+                conn.execute("SAVEPOINT sp1")
+                self._mode = self._SAVEPOINT
+            else:
+                self._mode = self._JOINED
+            state.depth += 1
+            return conn
+        conn.execute("BEGIN IMMEDIATE")
+        state.depth = 1
+        self._mode = self._OUTER
+        return conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        db, conn, state = self._db, self._conn, self._db._local
+        if self._mode == self._JOINED:
+            state.depth -= 1
+        elif self._mode == self._SAVEPOINT:
+            state.depth -= 1
+            if exc_type is not None:
+                db._epoch += 1
+                conn.execute("ROLLBACK TO sp1")
+                conn.execute("RELEASE sp1")
+                return
+            conn.execute("RELEASE sp1")
+            if state.depth == 1 and state.intent:
+                state.intent = False
+                db._commit(conn)
+                conn.execute("BEGIN IMMEDIATE")
+        else:
+            state.depth = 0
+            if exc_type is not None:
+                db._rollback(conn)
+            else:
+                db._commit(conn)

@@ -58,7 +58,7 @@ class SqliteLedgerStore(LedgerStore):
             raise InvalidRecordError("ledger record has an empty run_id")
         if any(r.run_id != run_id for r in records):
             raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
-        encoded = [(encode_record(r), StepStatus(r.status).value, r.idempotency_key) for r in records]
+        encoded = [(encode_record(r), _status(r.status), r.idempotency_key) for r in records]
         with self._db.transaction() as conn:
             first = _last_seq(conn, run_id) + 1
             conn.executemany(
@@ -183,6 +183,11 @@ class SqliteLedgerStore(LedgerStore):
         if not isinstance(data, dict):
             data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
         return data
+
+
+def _status(status: Any) -> str:
+    """A record status as its stored text (``StepStatus`` members without the enum lookup)."""
+    return status._value_ if type(status) is StepStatus else StepStatus(status).value
 
 
 def _last_seq(conn: sqlite3.Connection, run_id: str) -> int:

@@ -68,16 +68,22 @@ def split_traces(data: dict[str, Any]) -> dict[str, list[Any]] | None:
     variables = data.get("vars")
     runtime_ns = variables.get("_runtime") if isinstance(variables, dict) else None
     traces = runtime_ns.get("node_traces") if isinstance(runtime_ns, dict) else None
-    if not isinstance(traces, dict) or not all(
-        isinstance(t, dict) and isinstance(t.get("steps"), list) for t in traces.values()
-    ):
+    if not isinstance(traces, dict):
         return None
     assert isinstance(variables, dict) and isinstance(runtime_ns, dict)
-    steps = {node_id: trace["steps"] for node_id, trace in traces.items()}
-    data[HEADS_KEY] = {
-        node_id: {k: v for k, v in trace.items() if k != "steps"} for node_id, trace in traces.items()
-    }
-    data["vars"] = {**variables, "_runtime": {k: v for k, v in runtime_ns.items() if k != "node_traces"}}
+    steps: dict[str, list[Any]] = {}
+    heads: dict[str, Any] = {}
+    for node_id, trace in traces.items():
+        entries = trace.get("steps") if isinstance(trace, dict) else None
+        if not isinstance(entries, list):
+            return None  # an unusual shape: the run is stored whole
+        steps[node_id] = entries
+        head = heads[node_id] = dict(trace)
+        del head["steps"]
+    data[HEADS_KEY] = heads
+    rest = dict(runtime_ns)
+    del rest["node_traces"]
+    data["vars"] = {**variables, "_runtime": rest}
     return steps
 
 
@@ -169,9 +175,18 @@ class TraceWrite:
         else:
             nodes = dict(known.nodes)
         result: dict[str, _NodeRows] = {}
+        same = operator.is_
         for node_id, new in (steps or {}).items():
             old = nodes.pop(node_id, None)
-            result[node_id] = self._node(node_id, new, old)
+            if (
+                old is not None
+                and old.entries
+                and len(new) == len(old.entries)
+                and all(map(same, new, old.entries))
+            ):
+                result[node_id] = old  # a node that did not run this step: nothing to write or copy
+            else:
+                result[node_id] = self._node(node_id, new, old)
         for node_id in nodes:  # nodes whose trace is gone
             self._conn.execute(_DROP_NODE, (run_id, node_id))
         if self._inserts:
@@ -180,8 +195,6 @@ class TraceWrite:
 
     def _node(self, node_id: str, new: list[Any], old: _NodeRows | None) -> _NodeRows:
         if old is not None and old.entries:
-            if len(new) == len(old.entries) and all(map(operator.is_, new, old.entries)):
-                return old  # a node that did not run this step: nothing to write, nothing to copy
             kept = _kept_prefix(old.entries, new)
             if kept is not None:
                 start, count = kept

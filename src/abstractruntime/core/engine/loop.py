@@ -156,12 +156,15 @@ class StepLoop:
             if persisted is not None:
                 return persisted
         step = self._executor.execute(run, plan)
-        persisted = self._access.interrupted(work)
-        if persisted is not None:
-            return persisted
+        traits = step.traits
+        if traits.evidence or traits.on_completed is not None or not self._access.defers_commits:
+            # Hooks act before the commit: a run paused or cancelled during the effect skips them.
+            # Otherwise the commit's revision check sees the same change (and answers the same way).
+            persisted = self._access.interrupted(work)
+            if persisted is not None:
+                return persisted
         outcome = step.outcome
         status = outcome.status
-        traits = step.traits
         if traits.evidence:
             self._capture_evidence(run, plan, step)
         now = step.ended_at or self._now()  # one timestamp for the trace entry and updated_at
