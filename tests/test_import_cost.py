@@ -68,6 +68,7 @@ KERNEL_MODULES = {
     "abstractruntime.core.engine.traces",
     "abstractruntime.storage",
     "abstractruntime.core.ports",
+    "abstractruntime.core.logs",
     "abstractruntime.storage.base",
     "abstractruntime.storage.leases",
 }
@@ -75,6 +76,9 @@ KERNEL_MODULES = {
 # Never loaded by ``import abstractruntime`` (third-party, heavy standard library, or non-kernel parts).
 NOT_AT_IMPORT = [
     "sqlite3",
+    "logging",  # core.logs.LazyLogger imports it at the first message
+    "hashlib",  # imported at the first idempotency key
+    "uuid",
     "zipfile",
     "tempfile",
     "shutil",

@@ -8,15 +8,15 @@ kernel never imports it at load time) and turns every capture failure into a
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .clock import Clock, to_iso
+from .logs import LazyLogger
 from .models import RunState
 
 __all__ = ["MAX_EVIDENCE_WARNINGS", "capture_tool_evidence"]
 
-_log = logging.getLogger("abstractruntime.evidence")
+_log = LazyLogger("abstractruntime.evidence")
 
 MAX_EVIDENCE_WARNINGS = 100
 """``_runtime.evidence_warnings`` keeps at most this many entries, newest last."""

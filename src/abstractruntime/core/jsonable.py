@@ -15,13 +15,13 @@ where floats are finite (``NaN``/``Infinity`` are not JSON).  Subclasses of thos
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from ..errors import NotJsonSafeError
+from .logs import LazyLogger
 
 __all__ = [
     "CYCLE_MARKER",
@@ -33,7 +33,7 @@ __all__ = [
     "to_jsonable",
 ]
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 MAX_DEPTH = 200
 """Nesting depth beyond which :func:`to_jsonable` stops and writes :data:`MAX_DEPTH_MARKER`."""

@@ -14,7 +14,6 @@ lease up.  Expiries are computed from the injected clock; the heartbeat waits in
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -22,11 +21,12 @@ from contextlib import contextmanager
 
 from .clock import Clock
 from .lease_store import RunLease, RunLeaseStore
+from .logs import LazyLogger
 from .models import RunStatus
 
 __all__ = ["DEFAULT_LEASE_TTL_S", "HEARTBEAT_THREAD_NAME", "LeaseKeeper", "new_owner_id"]
 
-_log = logging.getLogger("abstractruntime.leases")
+_log = LazyLogger("abstractruntime.leases")
 
 DEFAULT_LEASE_TTL_S = 30.0
 """Lease lifetime in seconds: a dead driver's runs become recoverable this long after its last beat."""

@@ -18,7 +18,6 @@ earlier result back; loops that need a fresh execution must vary the payload.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -331,4 +330,15 @@ def compute_idempotency_key(*, run_id: str, node_id: str, effect: Effect) -> str
             "effect_payload": payload,
         }
         encoded = _KEY_ENCODER.encode(material)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:IDEMPOTENCY_KEY_LENGTH]
+    return _sha256_hex(encoded.encode("utf-8"))[:IDEMPOTENCY_KEY_LENGTH]
+
+
+_SHA256: list[Any] = []  # hashlib.sha256, imported at the first key (hashlib loads OpenSSL: ~3 ms)
+
+
+def _sha256_hex(data: bytes) -> str:
+    if not _SHA256:
+        import hashlib
+
+        _SHA256.append(hashlib.sha256)
+    return str(_SHA256[0](data).hexdigest())

@@ -23,7 +23,6 @@ one lease TTL later (time to fix the code), not at the next poll.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from .clock import parse_iso
 from .engine.control import RunControl
 from .engine.store_access import is_paused
 from .leases import LeaseKeeper
+from .logs import LazyLogger
 from .models import RunState, RunStatus
 from .ports import QueryableRunStore, RevisionedRunStore
 from .spec import WorkflowSpec
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_RECOVERY_ATTEMPTS", "RecoveryOutcome", "RunRecovery"]
 
-_log = logging.getLogger("abstractruntime.recovery")
+_log = LazyLogger("abstractruntime.recovery")
 
 DEFAULT_MAX_RECOVERY_ATTEMPTS = 3
 """Recoveries without progress after which a stranded run is failed."""

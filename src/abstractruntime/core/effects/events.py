@@ -12,15 +12,14 @@ batch (see :mod:`abstractruntime.core.effects.wake`).
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import InvalidEventKeyError
 from ..clock import to_iso
 from ..event_keys import build_event_wait_key, resolve_scope_id, wildcard_event_wait_key
-from ..models import Effect, RunState, RunStatus, WaitReason
+from ..logs import LazyLogger
+from ..models import Effect, RunState, RunStatus, WaitReason, new_id
 from ..outcome import EffectOutcome
 from ..ports import QueryableRunStore
 from ..spec import WorkflowSpec
@@ -31,7 +30,7 @@ if TYPE_CHECKING:  # loaded at the first delivery: `import abstractruntime` stay
 
 __all__ = ["deliver_to_listeners", "event_envelope", "find_listeners", "make_emit_event_handler"]
 
-_log = logging.getLogger("abstractruntime.effects.events")
+_log = LazyLogger("abstractruntime.effects.events")
 _CANDIDATE_LIMIT = 10000
 _MAX_LISTED_LISTENERS = 15
 
@@ -129,7 +128,7 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
         if registry is None:
             return EffectOutcome.failed("emit_event requires a workflow_registry to resume listeners")
         envelope = event_envelope(
-            event_id=payload.get("event_id") or uuid.uuid4().hex,
+            event_id=payload.get("event_id") or new_id().replace("-", ""),
             name=str(name),
             scope=scope,
             session_id=session_id if scope == "session" else payload.get("session_id"),

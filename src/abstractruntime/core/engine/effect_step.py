@@ -30,7 +30,6 @@ JSON, and a durable ledger could not record its intent): the step fails with ``N
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from ..budget import budget_gate
 from ..clock import Clock, to_iso
 from ..effects.registry import EffectRegistry, EffectTraits, RegisteredHandler
 from ..jsonable import find_non_json_safe
+from ..logs import LazyLogger
 from ..models import Effect, EffectType, RunState, StepPlan, StepRecord
 from ..outcome import EffectOutcome, call_effect_handler
 from ..policy import EffectPolicy, retry_delay_seconds
@@ -49,7 +49,7 @@ from .tool_calls import IN_DOUBT_KEY, mark_in_doubt
 
 __all__ = ["EffectExecutor", "EffectStepResult", "iso_now"]
 
-_log = logging.getLogger("abstractruntime.engine")
+_log = LazyLogger("abstractruntime.engine")
 
 _NO_TRAITS = EffectTraits()
 

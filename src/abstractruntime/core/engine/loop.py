@@ -20,13 +20,13 @@ the step's ledger record keeps a copy of what the handler returned.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from ...errors import HostOwnedVarError, InvalidStepPlanError
 from ..budget import record_budget_usage
 from ..clock import Clock, parse_iso
+from ..logs import LazyLogger
 from ..models import RunState, RunStatus, StepPlan, StepRecord, WaitReason
 from ..spec import RunContext, WorkflowSpec
 from ..vars import get_temp, set_vars_path
@@ -38,7 +38,7 @@ from .traces import record_node_trace
 
 __all__ = ["EvidenceCapture", "StepLoop"]
 
-_log = logging.getLogger("abstractruntime.engine")
+_log = LazyLogger("abstractruntime.engine")
 
 EvidenceCapture = Callable[[RunState, str, list[Any], dict[str, Any]], None]
 """``capture(run, node_id, tool_calls, tool_result)``: records evidence for a tool batch, editing

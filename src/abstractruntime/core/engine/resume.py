@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from ...errors import ConcurrencyError, RunNotWaitingError, RunPausedError, WaitKeyMismatchError
 from ..clock import Clock, to_iso
-from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState
+from ..logs import LazyLogger
+from ..models import RunState, RunStatus, StepRecord, StepStatus, WaitReason, WaitState, new_id
 from ..spec import WorkflowSpec
 from ..vars import set_vars_path
 from .approval_edits import calls_as_run
@@ -60,7 +59,7 @@ from .tool_calls import pop_pending_tool_calls
 
 __all__ = ["Resumer"]
 
-_log = logging.getLogger("abstractruntime.engine")
+_log = LazyLogger("abstractruntime.engine")
 
 
 class Resumer:
@@ -237,7 +236,7 @@ class Resumer:
             return None
         return StepRecord(
             run_id=run.run_id,
-            step_id=str(uuid.uuid4()),
+            step_id=new_id(),
             node_id=run.current_node,
             status=StepStatus.COMPLETED,
             effect=effect,

@@ -13,13 +13,13 @@ commits the run's last stored state as FAILED with the ``NotJsonSafeError`` (see
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConcurrencyError, NotJsonSafeError, RunNotFoundError
 from ..jsonable import find_non_json_safe
+from ..logs import LazyLogger
 from ..models import RunState, RunStatus, StepRecord
 from ..ports import (
     LedgerStore,
@@ -33,7 +33,7 @@ from .records import failure_record, status_record
 
 __all__ = ["StoreAccess", "WorkingRun", "is_paused"]
 
-_log = logging.getLogger("abstractruntime.engine")
+_log = LazyLogger("abstractruntime.engine")
 
 
 @dataclass
