@@ -46,6 +46,7 @@ from .models import RunState, RunStatus, StepRecord, WaitReason
 
 __all__ = [
     "Checkpoint",
+    "CheckpointListingRunStore",
     "Link",
     "LedgerStore",
     "ObservableLedgerStoreProtocol",
@@ -159,6 +160,23 @@ class Checkpoint:
 
     run: RunState
     revision: int
+
+
+@runtime_checkable
+class CheckpointListingRunStore(Protocol):
+    """Optional capability: list runs together with their revisions (read in one snapshot), so a
+    driver that acts on what it listed (event delivery) need not load each run again."""
+
+    def list_checkpoints(
+        self,
+        *,
+        status: RunStatus | None = None,
+        wait_reason: WaitReason | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Checkpoint]:
+        """``list_runs`` with each run's revision: the same runs, in the same order."""
+        ...
 
 
 @runtime_checkable

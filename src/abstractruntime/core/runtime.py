@@ -28,14 +28,14 @@ from .engine.control import RunControl
 from .engine.effect_step import EffectExecutor
 from .engine.loop import EvidenceCapture, StepLoop
 from .engine.resume import Resumer
-from .engine.store_access import StoreAccess
+from .engine.store_access import StoreAccess, WorkingRun
 from .evidence_hook import MAX_EVIDENCE_WARNINGS, capture_tool_evidence
 from .lease_store import RunLeaseStore
 from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
 from .models import EffectType, RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome
 from .policy import DefaultEffectPolicy, EffectPolicy
-from .ports import LedgerStore, RunStore
+from .ports import Checkpoint, LedgerStore, RunStore
 from .recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS, RecoveryOutcome, RunRecovery, WorkflowLookup
 from .runtime_queries import RuntimeQueries
 from .spec import RunContext, WorkflowSpec
@@ -304,6 +304,29 @@ class Runtime(RuntimeQueries):
             ConcurrencyError: another driver resumed the run first.
         """
         return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps)
+
+    def resume_checkpoint(
+        self,
+        *,
+        workflow: WorkflowSpec,
+        checkpoint: Checkpoint,
+        wait_key: str | None,
+        payload: Any,
+        max_steps: int = 100,
+    ) -> RunState:
+        """:meth:`resume` for a run the caller has just read with its revision (``load_checkpoint``,
+        ``list_checkpoints``): the run is not loaded again.
+
+        ``checkpoint.run`` becomes the engine's working copy: do not use the object afterwards.  The
+        revision check still applies: if the run changed since it was read, nothing is written.
+
+        Raises:
+            RunPausedError, RunNotWaitingError, WaitKeyMismatchError (all ValueError).
+            ConcurrencyError: the run changed since the checkpoint was read; this resume was not applied.
+        """
+        work = WorkingRun(checkpoint.run, checkpoint.revision)
+        run_id = checkpoint.run.run_id
+        return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps, loaded=work)
 
     def pause_run(self, run_id: str, *, reason: str | None = None) -> RunState:
         """Pause a run (SPEC §4.7); a RUNNING run gets the synthetic ``pause:<run_id>`` wait.

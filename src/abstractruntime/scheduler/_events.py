@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..core.effects.events import deliver_to_listeners, event_envelope, find_listeners
+from ..core.effects.events import deliver_to_listeners, event_envelope, find_listener_checkpoints
 from ..core.event_keys import build_event_wait_key, normalize_event_scope
 from ..core.models import RunState, RunStatus
 from ..core.runtime import Runtime
@@ -60,7 +60,8 @@ def deliver_event(
     wait_key = build_event_wait_key(
         scope=scope, name=name, session_id=session_id, workflow_id=workflow_id, run_id=run_id
     )
-    listeners, _candidates = find_listeners(store, (wait_key,), limit=limit)
+    found, _candidates = find_listener_checkpoints(store, (wait_key,), limit=limit)
+    listeners = [c.run for c in found]
     envelope = event_envelope(
         event_id=None,
         name=str(name).strip(),
@@ -84,6 +85,7 @@ def deliver_event(
         envelope=envelope,
         max_steps=max_steps,
         guard=lambda listener_id: _holding_lease(runtime, listener_id),
+        checkpoints=found,
     )
     delivered: list[RunState] = []
     for outcome in outcomes:

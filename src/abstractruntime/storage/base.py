@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..core.ports import (
     Checkpoint,
+    CheckpointListingRunStore,
     LedgerStore,
     Link,
     ObservableLedgerStoreProtocol,
@@ -24,6 +25,7 @@ from ..core.ports import (
 
 __all__ = [
     "Checkpoint",
+    "CheckpointListingRunStore",
     "Link",
     "LedgerStore",
     "ObservableLedgerStoreProtocol",

@@ -219,11 +219,37 @@ class SqliteRunStore(RunStore):
         limit: int = 100,
     ) -> builtins.list[RunState]:
         """Runs matching the filters, newest ``updated_at`` first, at most ``limit``."""
+        return [
+            c.run
+            for c in self.list_checkpoints(
+                status=status, wait_reason=wait_reason, workflow_id=workflow_id, limit=limit
+            )
+        ]
+
+    def list_checkpoints(
+        self,
+        *,
+        status: RunStatus | None = None,
+        wait_reason: WaitReason | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Checkpoint]:
+        """:meth:`list_runs` with each run's revision, read in one snapshot (an unreadable row is
+        skipped and logged, as there)."""
         where, args = sql_run_filters("?", status=status, wait_reason=wait_reason, workflow_id=workflow_id)
-        return self._decode_rows(
-            f"SELECT run_id, run_json FROM runs{where} ORDER BY updated_at DESC LIMIT ?",
-            (*args, max(limit, 0)),
-        )
+        found: builtins.list[Checkpoint] = []
+        epoch = self._db.epoch
+        with self._db.read() as conn:
+            sql = f"SELECT run_id, run_json, revision FROM runs{where} ORDER BY updated_at DESC LIMIT ?"
+            for run_id, text, revision in conn.execute(sql, (*args, max(limit, 0))).fetchall():
+                try:
+                    run, nodes = self._decode(conn, run_id, text)
+                except ValueError:
+                    _log.error("skipping unreadable run %s in %s", run_id, self._db.path, exc_info=True)
+                    continue
+                self._traces.remember(run_id, int(revision), epoch, nodes)
+                found.append(Checkpoint(run, int(revision)))
+        return found
 
     def list_due_wait_until(self, *, now_iso: str, limit: int = 100) -> builtins.list[RunState]:
         """WAITING+UNTIL runs due at ``now_iso``, earliest deadline first (an index range scan).

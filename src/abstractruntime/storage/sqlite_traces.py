@@ -56,6 +56,10 @@ class _RunRows:
     revision: int
     epoch: int
     nodes: dict[str, _NodeRows] = field(default_factory=dict)
+    size: int = 0  # trace entries held (set from ``nodes``)
+
+    def __post_init__(self) -> None:
+        self.size = sum(len(rows.entries) for rows in self.nodes.values())
 
 
 def split_traces(data: dict[str, Any]) -> dict[str, list[Any]] | None:
@@ -125,25 +129,37 @@ class TraceCache:
 
     An entry is valid for one revision and one database *epoch* (bumped when a transaction that may
     have written entries rolls back), so a stale entry only costs a full rewrite, never a wrong one.
+    The cache keeps at most ``runs`` runs and at most ``entries`` trace entries in all (it holds
+    references to them): many runs with short traces (a wave of event listeners) all fit, a few runs
+    with long traces do not crowd memory.
     """
 
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
+    def __init__(self, runs: int = 4096, entries: int = 20_000) -> None:
+        self._max_runs = runs
+        self._max_entries = entries
+        self._entries = 0
         self._runs: OrderedDict[str, _RunRows] = OrderedDict()
         self._lock = threading.Lock()
 
     def remember(self, run_id: str, revision: int, epoch: int, nodes: dict[str, _NodeRows] | None) -> None:
         """Record that ``run_id`` at ``revision`` holds ``nodes`` (None: stored whole, no rows)."""
+        rows = _RunRows(revision, epoch, dict(nodes or {}))
         with self._lock:
-            self._runs[run_id] = _RunRows(revision, epoch, dict(nodes or {}))
-            self._runs.move_to_end(run_id)
-            while len(self._runs) > self._size:
-                self._runs.popitem(last=False)
+            old = self._runs.pop(run_id, None)
+            if old is not None:
+                self._entries -= old.size
+            self._runs[run_id] = rows
+            self._entries += rows.size
+            while self._runs and (len(self._runs) > self._max_runs or self._entries > self._max_entries):
+                _run_id, evicted = self._runs.popitem(last=False)
+                self._entries -= evicted.size
 
     def forget(self, run_id: str) -> None:
         """Drop what is known about ``run_id``."""
         with self._lock:
-            self._runs.pop(run_id, None)
+            old = self._runs.pop(run_id, None)
+            if old is not None:
+                self._entries -= old.size
 
     def get(self, run_id: str, revision: int | None, epoch: int) -> _RunRows | None:
         """The cached rows of ``run_id`` when they are those of ``revision`` in ``epoch``."""

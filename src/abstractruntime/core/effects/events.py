@@ -21,14 +21,20 @@ from ..event_keys import build_event_wait_key, resolve_scope_id, wildcard_event_
 from ..logs import LazyLogger
 from ..models import Effect, RunState, RunStatus, WaitReason, new_id
 from ..outcome import EffectOutcome
-from ..ports import QueryableRunStore
+from ..ports import Checkpoint, CheckpointListingRunStore, QueryableRunStore
 from ..spec import WorkflowSpec
 from .kernel import Kernel
 
 if TYPE_CHECKING:  # loaded at the first delivery: `import abstractruntime` stays as small as it was
     from .wake import Guard, WakeOutcome
 
-__all__ = ["deliver_to_listeners", "event_envelope", "find_listeners", "make_emit_event_handler"]
+__all__ = [
+    "deliver_to_listeners",
+    "event_envelope",
+    "find_listener_checkpoints",
+    "find_listeners",
+    "make_emit_event_handler",
+]
 
 _log = LazyLogger("abstractruntime.effects.events")
 _CANDIDATE_LIMIT = 10000
@@ -102,7 +108,8 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
         if not isinstance(store, QueryableRunStore):
             return EffectOutcome.failed("emit_event requires a QueryableRunStore to find listeners")
         wildcard = wildcard_event_wait_key(scope=scope, scope_id=scope_id)
-        listeners, candidates = find_listeners(store, (wait_key, wildcard), limit=_CANDIDATE_LIMIT)
+        found, candidates = find_listener_checkpoints(store, (wait_key, wildcard), limit=_CANDIDATE_LIMIT)
+        listeners = [c.run for c in found]
         report: dict[str, Any] = {
             "wait_key": wait_key,
             "name": str(name),
@@ -146,7 +153,11 @@ def make_emit_event_handler(kernel: Kernel) -> Callable[[RunState, Effect, str |
             else:
                 registered.append((listener, spec))
         outcomes = deliver_to_listeners(
-            kernel, registered, envelope=envelope, max_steps=int(payload.get("max_steps") or 0)
+            kernel,
+            registered,
+            envelope=envelope,
+            max_steps=int(payload.get("max_steps") or 0),
+            checkpoints=found,
         )
         for outcome in outcomes:
             if outcome.status == "advanced" and outcome.state is not None:
@@ -177,12 +188,34 @@ def find_listeners(
     Returns:
         ``(listeners, candidates)``: the matching runs, and every EVENT wait examined.
     """
-    candidates = store.list_runs(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit)
+    found, candidates = find_listener_checkpoints(store, wait_keys, limit=limit)
+    return [c.run for c in found], candidates
+
+
+def find_listener_checkpoints(
+    store: QueryableRunStore, wait_keys: Collection[str], *, limit: int
+) -> tuple[list[Checkpoint], list[RunState]]:
+    """:func:`find_listeners` with each listener's revision, so delivery need not load it again.
+
+    A store without ``list_checkpoints`` (:class:`CheckpointListingRunStore`) is listed with
+    ``list_runs``; its listeners then carry revision ``-1``, which :func:`deliver_to_listeners` takes
+    as "load it again".
+    """
+    if isinstance(store, CheckpointListingRunStore):
+        listed = store.list_checkpoints(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit)
+    else:
+        runs = store.list_runs(status=RunStatus.WAITING, wait_reason=WaitReason.EVENT, limit=limit)
+        listed = [Checkpoint(run, _UNKNOWN_REVISION) for run in runs]
     keys = set(wait_keys)
     listeners = [
-        c for c in candidates if c.waiting is not None and c.waiting.wait_key in keys and not _is_paused(c)
+        c
+        for c in listed
+        if c.run.waiting is not None and c.run.waiting.wait_key in keys and not _is_paused(c.run)
     ]
-    return listeners, candidates
+    return listeners, [c.run for c in listed]
+
+
+_UNKNOWN_REVISION = -1
 
 
 def deliver_to_listeners(
@@ -193,6 +226,7 @@ def deliver_to_listeners(
     max_steps: int,
     guard: Guard | None = None,
     batch_size: int | None = None,
+    checkpoints: Sequence[Checkpoint] | None = None,
 ) -> list[WakeOutcome]:
     """Resume each listener on its own wait key with ``envelope``, then let it run ``max_steps`` steps.
 
@@ -209,6 +243,9 @@ def deliver_to_listeners(
         max_steps: steps each listener may take after its resume (0: left RUNNING for the host).
         guard: held around each listener's resume and steps (the scheduler's lease); see ``wake_runs``.
         batch_size: listeners per transaction when batching (default ``wake.WAKE_BATCH_SIZE``, 200).
+        checkpoints: the listeners as listed with their revisions (:func:`find_listener_checkpoints`):
+            each is resumed from that copy (``Runtime.resume_checkpoint``) instead of being loaded
+            again; the run objects in ``listeners`` must be those of the checkpoints.
 
     Returns:
         One :class:`~abstractruntime.core.effects.wake.WakeOutcome` per listener, in order.
@@ -216,10 +253,18 @@ def deliver_to_listeners(
     from .wake import WAKE_BATCH_SIZE, wake_runs
 
     specs = {run.run_id: spec for run, spec in listeners}
+    known = {c.run.run_id: c for c in checkpoints or () if c.revision != _UNKNOWN_REVISION}
+    resume_checkpoint = getattr(kernel, "resume_checkpoint", None)
 
     def resume(run: RunState, steps: int) -> RunState:
         key = run.waiting.wait_key if run.waiting is not None else None
         spec = specs[run.run_id]
+        checkpoint = known.pop(run.run_id, None)
+        if checkpoint is not None and callable(resume_checkpoint):  # listed with its revision: no reload
+            state: RunState = resume_checkpoint(
+                workflow=spec, checkpoint=checkpoint, wait_key=key, payload=envelope, max_steps=steps
+            )
+            return state
         return kernel.resume(
             workflow=spec, run_id=run.run_id, wait_key=key, payload=envelope, max_steps=steps
         )

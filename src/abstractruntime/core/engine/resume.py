@@ -89,20 +89,30 @@ class Resumer:
         self._evidence = evidence
 
     def resume(
-        self, workflow: WorkflowSpec, run_id: str, wait_key: str | None, payload: Any, max_steps: int
+        self,
+        workflow: WorkflowSpec,
+        run_id: str,
+        wait_key: str | None,
+        payload: Any,
+        max_steps: int,
+        *,
+        loaded: WorkingRun | None = None,
     ) -> RunState:
         """Resume ``run_id`` waiting on ``wait_key`` with ``payload``, then tick up to ``max_steps``.
+
+        ``loaded``: the run as the caller just read it with its revision (it becomes the working copy);
+        None loads it.
 
         Raises:
             RunNotFoundError (KeyError): unknown run.
             RunPausedError / RunNotWaitingError / WaitKeyMismatchError (ValueError): see SPEC §4.6.
             InvalidResumePayloadError (ValueError): malformed argument edits of an approval; nothing
                 was claimed or stored.
-            ConcurrencyError: another driver resumed or changed the run first; this resume was not
-                applied.  (A conflict after the payload was committed is not raised: the latest
+            ConcurrencyError: another driver resumed or changed the run first (since ``loaded`` was
+                read, when given); this resume was not applied.  (A conflict after the payload was committed is not raised: the latest
                 stored state is returned.)
         """
-        work = self._access.load(run_id)
+        work = self._access.load(run_id) if loaded is None else loaded
         run = work.run
         wait = self._check(run, wait_key)
         now = to_iso(self._clock.now())
