@@ -97,3 +97,38 @@ def test_an_emitted_event_wakes_every_listed_listener_once(tmp_path: Path) -> No
         assert done.status is RunStatus.COMPLETED and done.output == {"got": {"n": 7}}
         resumes = [r for r in runtime.get_ledger(run_id) if (r.get("effect") or {}).get("type") == "resume"]
         assert len(resumes) == 1
+
+
+def test_tick_checkpoint_goes_on_from_what_resume_checkpoint_committed(tmp_path: Path) -> None:
+    runtime, runs = _runtime(tmp_path)
+    (run_id,) = _parked(runtime, 1)
+    flow = _listener()
+    checkpoint = runs.load_checkpoint(run_id)
+    assert checkpoint is not None
+    woken = runtime.resume_checkpoint(
+        workflow=flow, checkpoint=checkpoint, wait_key=None, payload={"payload": 3}, max_steps=0
+    )
+    assert woken.status is RunStatus.RUNNING
+    assert checkpoint.run is woken and checkpoint.revision == runs.current_revision(run_id)
+    done = runtime.tick_checkpoint(workflow=flow, checkpoint=checkpoint)
+    assert done.status is RunStatus.COMPLETED and done.output == {"got": 3}
+    assert checkpoint.revision == runs.current_revision(run_id)
+    assert runtime.get_state(run_id).status is RunStatus.COMPLETED
+
+
+def test_tick_checkpoint_refuses_a_copy_another_writer_has_overtaken(tmp_path: Path) -> None:
+    runtime, runs = _runtime(tmp_path)
+    (run_id,) = _parked(runtime, 1)
+    flow = _listener()
+    checkpoint = runs.load_checkpoint(run_id)
+    assert checkpoint is not None
+    runtime.resume_checkpoint(
+        workflow=flow, checkpoint=checkpoint, wait_key=None, payload={"payload": 4}, max_steps=0
+    )
+    other = runtime.tick(workflow=flow, run_id=run_id)  # another driver finishes the run first
+    assert other.status is RunStatus.COMPLETED
+    with pytest.raises(ConcurrencyError):
+        runtime.tick_checkpoint(workflow=flow, checkpoint=checkpoint)
+    ends = [r for r in runtime.get_ledger(run_id) if (r.get("effect") or {}).get("type") == "emit_event"]
+    assert len(ends) == 1  # the stale copy wrote nothing
+    assert runtime.get_state(run_id).output == {"got": 4}

@@ -317,8 +317,9 @@ class Runtime(RuntimeQueries):
         """:meth:`resume` for a run the caller has just read with its revision (``load_checkpoint``,
         ``list_checkpoints``): the run is not loaded again.
 
-        ``checkpoint.run`` becomes the engine's working copy: do not use the object afterwards.  The
-        revision check still applies: if the run changed since it was read, nothing is written.
+        ``checkpoint.run`` becomes the engine's working copy; on return ``checkpoint`` holds it with the
+        revision last committed (for :meth:`tick_checkpoint`).  The revision check still applies: if the
+        run changed since it was read, nothing is written.
 
         Raises:
             RunPausedError, RunNotWaitingError, WaitKeyMismatchError (all ValueError).
@@ -326,7 +327,28 @@ class Runtime(RuntimeQueries):
         """
         work = WorkingRun(checkpoint.run, checkpoint.revision)
         run_id = checkpoint.run.run_id
-        return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps, loaded=work)
+        try:
+            return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps, loaded=work)
+        finally:
+            checkpoint.run, checkpoint.revision = work.run, work.revision or 0
+
+    def tick_checkpoint(
+        self, *, workflow: WorkflowSpec, checkpoint: Checkpoint, max_steps: int = 100
+    ) -> RunState:
+        """:meth:`tick` for a run the caller holds with its revision (a checkpoint that
+        :meth:`resume_checkpoint` or this method left as committed): the run is not loaded again.
+
+        On return ``checkpoint`` holds the working copy and the revision last committed, so a driver can
+        go on from it.
+
+        Raises:
+            as :meth:`tick`; ConcurrencyError: the run changed since the checkpoint's revision.
+        """
+        work = WorkingRun(checkpoint.run, checkpoint.revision)
+        try:
+            return self._loop.advance(workflow, work, max_steps)
+        finally:
+            checkpoint.run, checkpoint.revision = work.run, work.revision or 0
 
     def pause_run(self, run_id: str, *, reason: str | None = None) -> RunState:
         """Pause a run (SPEC §4.7); a RUNNING run gets the synthetic ``pause:<run_id>`` wait.

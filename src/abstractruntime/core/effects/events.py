@@ -253,24 +253,35 @@ def deliver_to_listeners(
     from .wake import WAKE_BATCH_SIZE, wake_runs
 
     specs = {run.run_id: spec for run, spec in listeners}
-    known = {c.run.run_id: c for c in checkpoints or () if c.revision != _UNKNOWN_REVISION}
     resume_checkpoint = getattr(kernel, "resume_checkpoint", None)
+    tick_checkpoint = getattr(kernel, "tick_checkpoint", None)
+    listed = callable(resume_checkpoint) and callable(tick_checkpoint)
+    known = {c.run.run_id: c for c in checkpoints or () if listed and c.revision != _UNKNOWN_REVISION}
+    woken: dict[str, Checkpoint] = {}  # the working copy each resume left committed, for its steps
 
     def resume(run: RunState, steps: int) -> RunState:
         key = run.waiting.wait_key if run.waiting is not None else None
         spec = specs[run.run_id]
         checkpoint = known.pop(run.run_id, None)
-        if checkpoint is not None and callable(resume_checkpoint):  # listed with its revision: no reload
-            state: RunState = resume_checkpoint(
-                workflow=spec, checkpoint=checkpoint, wait_key=key, payload=envelope, max_steps=steps
+        if checkpoint is None:
+            return kernel.resume(
+                workflow=spec, run_id=run.run_id, wait_key=key, payload=envelope, max_steps=steps
             )
-            return state
-        return kernel.resume(
-            workflow=spec, run_id=run.run_id, wait_key=key, payload=envelope, max_steps=steps
+        assert resume_checkpoint is not None  # listed with its revision: no reload
+        state: RunState = resume_checkpoint(
+            workflow=spec, checkpoint=checkpoint, wait_key=key, payload=envelope, max_steps=steps
         )
+        woken[run.run_id] = checkpoint
+        return state
 
     def tick(state: RunState, steps: int) -> RunState:
-        return kernel.tick(workflow=specs[state.run_id], run_id=state.run_id, max_steps=steps)
+        spec = specs[state.run_id]
+        checkpoint = woken.pop(state.run_id, None)
+        if checkpoint is None or checkpoint.run is not state:
+            return kernel.tick(workflow=spec, run_id=state.run_id, max_steps=steps)
+        assert tick_checkpoint is not None  # go on from the copy the wake committed: no reload
+        advanced: RunState = tick_checkpoint(workflow=spec, checkpoint=checkpoint, max_steps=steps)
+        return advanced
 
     return wake_runs(
         [run for run, _spec in listeners],
