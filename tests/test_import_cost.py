@@ -69,6 +69,7 @@ KERNEL_MODULES = {
     "abstractruntime.storage",
     "abstractruntime.core.ports",
     "abstractruntime.core.logs",
+    "abstractruntime.core.runtime_drivers",
     "abstractruntime.storage.base",
     "abstractruntime.storage.leases",
 }

@@ -28,15 +28,16 @@ from .engine.control import RunControl
 from .engine.effect_step import EffectExecutor
 from .engine.loop import EvidenceCapture, StepLoop
 from .engine.resume import Resumer
-from .engine.store_access import StoreAccess, WorkingRun
+from .engine.store_access import StoreAccess
 from .evidence_hook import MAX_EVIDENCE_WARNINGS, capture_tool_evidence
 from .lease_store import RunLeaseStore
 from .leases import DEFAULT_LEASE_TTL_S, LeaseKeeper
 from .models import EffectType, RunState, RunStatus
 from .outcome import EffectHandler, EffectOutcome
 from .policy import DefaultEffectPolicy, EffectPolicy
-from .ports import Checkpoint, LedgerStore, RunStore
+from .ports import LedgerStore, RunStore
 from .recovery import DEFAULT_MAX_RECOVERY_ATTEMPTS, RecoveryOutcome, RunRecovery, WorkflowLookup
+from .runtime_drivers import RuntimeDrivers
 from .runtime_queries import RuntimeQueries
 from .spec import RunContext, WorkflowSpec
 
@@ -54,7 +55,7 @@ class DefaultRunContext:
         return to_iso(self._clock.now())
 
 
-class Runtime(RuntimeQueries):
+class Runtime(RuntimeQueries, RuntimeDrivers):
     """Drives workflow runs stored in a run store and records every step in a ledger.
 
     Args:
@@ -141,12 +142,6 @@ class Runtime(RuntimeQueries):
     def ledger_store(self) -> LedgerStore:
         """The ledger store."""
         return self._access.ledger_store
-
-    @property
-    def step_loop(self) -> StepLoop:
-        """The engine's step loop: ``load(run_id)`` a working copy, ``advance(workflow, work, steps)``
-        it.  For kernel drivers that keep runs loaded between steps (``core.tick_many``)."""
-        return self._loop
 
     @property
     def lease_store(self) -> RunLeaseStore | None:
@@ -304,51 +299,6 @@ class Runtime(RuntimeQueries):
             ConcurrencyError: another driver resumed the run first.
         """
         return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps)
-
-    def resume_checkpoint(
-        self,
-        *,
-        workflow: WorkflowSpec,
-        checkpoint: Checkpoint,
-        wait_key: str | None,
-        payload: Any,
-        max_steps: int = 100,
-    ) -> RunState:
-        """:meth:`resume` for a run the caller has just read with its revision (``load_checkpoint``,
-        ``list_checkpoints``): the run is not loaded again.
-
-        ``checkpoint.run`` becomes the engine's working copy; on return ``checkpoint`` holds it with the
-        revision last committed (for :meth:`tick_checkpoint`).  The revision check still applies: if the
-        run changed since it was read, nothing is written.
-
-        Raises:
-            RunPausedError, RunNotWaitingError, WaitKeyMismatchError (all ValueError).
-            ConcurrencyError: the run changed since the checkpoint was read; this resume was not applied.
-        """
-        work = WorkingRun(checkpoint.run, checkpoint.revision)
-        run_id = checkpoint.run.run_id
-        try:
-            return self._resumer.resume(workflow, run_id, wait_key, payload, max_steps, loaded=work)
-        finally:
-            checkpoint.run, checkpoint.revision = work.run, work.revision or 0
-
-    def tick_checkpoint(
-        self, *, workflow: WorkflowSpec, checkpoint: Checkpoint, max_steps: int = 100
-    ) -> RunState:
-        """:meth:`tick` for a run the caller holds with its revision (a checkpoint that
-        :meth:`resume_checkpoint` or this method left as committed): the run is not loaded again.
-
-        On return ``checkpoint`` holds the working copy and the revision last committed, so a driver can
-        go on from it.
-
-        Raises:
-            as :meth:`tick`; ConcurrencyError: the run changed since the checkpoint's revision.
-        """
-        work = WorkingRun(checkpoint.run, checkpoint.revision)
-        try:
-            return self._loop.advance(workflow, work, max_steps)
-        finally:
-            checkpoint.run, checkpoint.revision = work.run, work.revision or 0
 
     def pause_run(self, run_id: str, *, reason: str | None = None) -> RunState:
         """Pause a run (SPEC §4.7); a RUNNING run gets the synthetic ``pause:<run_id>`` wait.
