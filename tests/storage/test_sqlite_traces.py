@@ -4,6 +4,7 @@ step writes only the entries it added."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,49 @@ def test_a_writer_with_another_copy_rewrites_and_still_stores_exactly(tmp_path: 
     assert h.rows(run.run_id) == [("a", i) for i in range(1, 7)]
     loaded = h.runs.load_checkpoint(run.run_id)
     assert loaded is not None and loaded.revision == revision and loaded.run.to_dict() == copy.to_dict()
+
+
+def _row(path: Path, run_id: str) -> dict[str, Any]:
+    conn = sqlite3.connect(path)
+    try:
+        (text,) = conn.execute("SELECT run_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    finally:
+        conn.close()
+    row: dict[str, Any] = json.loads(text)
+    return row
+
+
+def test_usual_heads_are_not_stored_and_node_order_survives(tmp_path: Path) -> None:
+    h = _Harness(tmp_path / "t.db")
+    run = make_run()
+    traces = _traces(run)
+    for node in ("z", "a", "m"):  # not sorted: the order traces were created in is kept
+        traces[node] = {"node_id": node, "steps": [_entry(1)], "updated_at": "t1"}
+    traces["odd"] = {"node_id": "odd", "steps": [_entry(2)], "updated_at": "t9", "note": 1}
+    traces["empty"] = {"node_id": "empty", "steps": []}
+    h.commit(run)
+    row = _row(h.path, run.run_id)
+    assert row["node_trace_nodes"] == ["z", "a", "m", "odd", "empty"]
+    assert set(row["node_trace_heads"]) == {"odd", "empty"}  # the engine's usual heads are rebuilt
+    loaded = SqliteRunStore(SqliteDatabase(h.path)).load(run.run_id)
+    assert loaded is not None
+    assert list(_traces(loaded)) == ["z", "a", "m", "odd", "empty"]
+    assert _traces(loaded) == traces
+
+
+def test_a_version_4_row_with_every_head_and_no_node_list_still_loads(tmp_path: Path) -> None:
+    h = _Harness(tmp_path / "t.db")
+    run = make_run()
+    _traces(run)["a"] = {"node_id": "a", "steps": [_entry(1)], "updated_at": "t1"}
+    h.commit(run)
+    row = _row(h.path, run.run_id)
+    del row["node_trace_nodes"]
+    row["node_trace_heads"] = {"a": {"node_id": "a", "updated_at": "t1"}}  # as version 4 wrote it
+    conn = sqlite3.connect(h.path)
+    try:
+        conn.execute("UPDATE runs SET run_json = ? WHERE run_id = ?", (json.dumps(row), run.run_id))
+        conn.commit()
+    finally:
+        conn.close()
+    loaded = SqliteRunStore(SqliteDatabase(h.path)).load(run.run_id)
+    assert loaded is not None and loaded.to_dict() == run.to_dict()

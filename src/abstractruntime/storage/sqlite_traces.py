@@ -2,9 +2,11 @@
 
 A run's ``vars._runtime.node_traces`` grows by one entry per step (capped per node), so storing it
 inside the run row made every step rewrite it whole.  Here each trace entry is one row of
-``run_trace_steps (run_id, node_id, seq, entry_json)``; the run row keeps only each trace's *head*
-(the trace dict without ``steps``) under the extra stored key ``node_trace_heads``.  A step commit then
-inserts the entries appended since the last write and deletes the ones trimmed off the front.
+``run_trace_steps (run_id, node_id, seq, entry_json)``; the run row keeps the traced node ids, in order,
+under the extra stored key ``node_trace_nodes``, and under ``node_trace_heads`` the *head* (the trace
+dict without ``steps``) of each trace whose head is not the engine's usual ``{"node_id", "updated_at":
+<last entry's ts>}`` (rebuilt on load; since v5 — v4 rows hold every head and no node list).  A step
+commit then inserts the entries appended since the last write and deletes the ones trimmed off the front.
 
 What changed is found by object identity: :class:`TraceCache` remembers, per run and revision, the
 entry objects last written or loaded.  The engine only appends entries and trims old ones, so the
@@ -28,9 +30,10 @@ from typing import Any
 
 from .codec import decode_json, encode_json
 
-__all__ = ["HEADS_KEY", "TraceCache", "TraceWrite", "attach_traces", "split_traces"]
+__all__ = ["HEADS_KEY", "NODES_KEY", "TraceCache", "TraceWrite", "attach_traces", "split_traces"]
 
 HEADS_KEY = "node_trace_heads"
+NODES_KEY = "node_trace_nodes"
 
 _INSERT = "INSERT INTO run_trace_steps (run_id, node_id, seq, entry_json) VALUES (?, ?, ?, ?)"
 _TRIM = "DELETE FROM run_trace_steps WHERE run_id = ? AND node_id = ? AND seq < ?"
@@ -82,13 +85,24 @@ def split_traces(data: dict[str, Any]) -> dict[str, list[Any]] | None:
         if not isinstance(entries, list):
             return None  # an unusual shape: the run is stored whole
         steps[node_id] = entries
-        head = heads[node_id] = dict(trace)
-        del head["steps"]
+        if not _derivable(node_id, trace, entries):
+            head = heads[node_id] = dict(trace)
+            del head["steps"]
+    data[NODES_KEY] = list(steps)
     data[HEADS_KEY] = heads
     rest = dict(runtime_ns)
     del rest["node_traces"]
     data["vars"] = {**variables, "_runtime": rest}
     return steps
+
+
+def _derivable(node_id: str, trace: dict[str, Any], entries: list[Any]) -> bool:
+    """True when the trace's head is what the engine writes — ``{"node_id": <its id>, "updated_at":
+    <the last entry's ts>}`` — so it need not be stored: :func:`attach_traces` rebuilds it."""
+    if len(trace) != 3 or not entries or trace.get("node_id") != node_id:
+        return False
+    last = entries[-1]
+    return isinstance(last, dict) and "updated_at" in trace and trace["updated_at"] == last.get("ts")
 
 
 def attach_traces(
@@ -102,14 +116,22 @@ def attach_traces(
         CorruptRunError: a trace row is not valid JSON, or the row's heads are not an object.
     """
     heads = data.pop(HEADS_KEY, None)
+    order = data.pop(NODES_KEY, None)  # schema v5 rows: every node, in order (v4 rows: heads only)
     if heads is None:
         return None
     variables = data.get("vars")
-    if not isinstance(heads, dict) or not isinstance(variables, dict):
+    if order is None:
+        order = list(heads) if isinstance(heads, dict) else None
+    if (
+        not isinstance(heads, dict)
+        or not isinstance(variables, dict)
+        or not isinstance(order, list)
+        or not all(isinstance(node_id, str) for node_id in order)
+    ):
         from ..errors import CorruptRunError
 
         raise CorruptRunError(f"malformed node trace heads at {location}", run_id=run_id, location=location)
-    nodes: dict[str, _NodeRows] = {node_id: _NodeRows([], 1) for node_id in heads}
+    nodes: dict[str, _NodeRows] = {node_id: _NodeRows([], 1) for node_id in order}
     for node_id, seq, text in conn.execute(_SELECT, (run_id,)):
         rows = nodes.get(node_id)
         if rows is None:
@@ -117,10 +139,16 @@ def attach_traces(
         if not rows.entries:
             rows.first_seq = int(seq)
         rows.entries.append(decode_json(text, run_id=run_id, location=f"{location}/trace/{node_id}/{seq}"))
+    traces: dict[str, Any] = {}
+    for node_id in order:
+        entries = nodes[node_id].entries
+        head = heads.get(node_id)
+        if head is None:  # derivable (see _derivable); an empty trace always has its head stored
+            last = entries[-1] if entries else {}
+            head = {"node_id": node_id, "updated_at": last.get("ts") if isinstance(last, dict) else None}
+        traces[node_id] = {**head, "steps": list(entries)}
     runtime_ns = variables.setdefault("_runtime", {})
-    runtime_ns["node_traces"] = {
-        node_id: {**head, "steps": list(nodes[node_id].entries)} for node_id, head in heads.items()
-    }
+    runtime_ns["node_traces"] = traces
     return nodes
 
 
