@@ -41,6 +41,7 @@ def sql_run_filters(
     wait_reason: WaitReason | None = None,
     workflow_id: str | None = None,
     session_id: str | None = None,
+    parent_run_id: str | None = None,
     root_only: bool = False,
 ) -> tuple[str, list[Any]]:
     """``(" WHERE ...", args)`` over the ``runs`` table's indexed columns (``("", [])`` with no filter).
@@ -55,6 +56,7 @@ def sql_run_filters(
         ("wait_reason", wait_reason),
         ("workflow_id", workflow_id),
         ("session_id", session_id),
+        ("parent_run_id", parent_run_id),
     ):
         if value is not None:
             clauses.append(f"{column} = {placeholder}")

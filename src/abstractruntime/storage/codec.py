@@ -10,13 +10,24 @@ be stored never leaves a half-written step behind.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.jsonable import find_non_json_safe
-from ..core.models import RunState, StepRecord
-from ..errors import CorruptRunError, NotJsonSafeError
+from ..core.models import RunState, StepRecord, StepStatus
+from ..errors import CorruptRunError, InvalidRecordError, NotJsonSafeError
 
-__all__ = ["decode_json", "decode_run", "encode_json", "encode_record", "encode_run", "run_from_data"]
+__all__ = [
+    "decode_json",
+    "decode_record",
+    "decode_run",
+    "encode_json",
+    "encode_ledger_rows",
+    "encode_record",
+    "encode_run",
+    "one_run_id",
+    "run_from_data",
+]
 
 # One encoder for every compact encode (``json.dumps`` with options builds a new one per call).
 _COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -55,6 +66,50 @@ def encode_record(record: StepRecord) -> str:
         NotJsonSafeError: the effect payload or result is not JSON-safe.
     """
     return encode_json(record.to_dict(), path="ledger", run_id=record.run_id)
+
+
+def encode_ledger_rows(records: Sequence[StepRecord]) -> tuple[str, list[tuple[str, str, str | None]]]:
+    """The run id of ``records`` (one run's, non-empty) and each record's ``(record_json, status,
+    idempotency_key)``: the columns the SQL ledgers insert.
+
+    Raises:
+        InvalidRecordError (ValueError): an empty ``run_id``, or records of different runs.
+        NotJsonSafeError (TypeError): a record cannot be encoded.
+    """
+    run_id = one_run_id(records)
+    return run_id, [(encode_record(r), _status(r.status), r.idempotency_key) for r in records]
+
+
+def one_run_id(records: Sequence[StepRecord]) -> str:
+    """The run id shared by ``records`` (non-empty).
+
+    Raises:
+        InvalidRecordError (ValueError): an empty ``run_id``, or records of different runs.
+    """
+    run_id = records[0].run_id
+    if not run_id:
+        raise InvalidRecordError("ledger record has an empty run_id")
+    if any(r.run_id != run_id for r in records):
+        raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
+    return run_id
+
+
+def _status(status: Any) -> str:
+    """A record status as its stored text (``StepStatus`` members without the enum lookup)."""
+    return status._value_ if type(status) is StepStatus else StepStatus(status).value
+
+
+def decode_record(text: str | bytes, *, run_id: str, location: str) -> dict[str, Any]:
+    """One stored ledger record as a dict; a JSON value that is not an object comes back as
+    ``{"run_id", "error": "non_object_ledger_record", "raw"}``.
+
+    Raises:
+        CorruptRunError (ValueError): the text is not JSON.
+    """
+    data = decode_json(text, run_id=run_id, location=location)
+    if not isinstance(data, dict):
+        data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
+    return data
 
 
 def decode_json(text: str | bytes, *, run_id: str | None, location: str) -> Any:

@@ -10,15 +10,13 @@ and in-doubt lookups are partial-index probes, so their cost does not depend on 
 from __future__ import annotations
 
 import builtins
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from ..core.models import StepRecord, StepStatus
-from ..errors import InvalidRecordError
 from .base import LedgerStore, Link
-from .codec import decode_json, encode_record
+from .codec import decode_record, encode_ledger_rows
 from .sqlite_db import SqliteDatabase
 
 __all__ = ["SqliteLedgerStore"]
@@ -53,12 +51,7 @@ class SqliteLedgerStore(LedgerStore):
         """
         if not records:
             return
-        run_id = records[0].run_id
-        if not run_id:
-            raise InvalidRecordError("ledger record has an empty run_id")
-        if any(r.run_id != run_id for r in records):
-            raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
-        encoded = [(encode_record(r), _status(r.status), r.idempotency_key) for r in records]
+        run_id, encoded = encode_ledger_rows(records)
         with self._db.transaction() as conn:
             first = _last_seq(conn, run_id) + 1
             conn.executemany(
@@ -179,15 +172,7 @@ class SqliteLedgerStore(LedgerStore):
         return records, (int(rows[-1][0]) if rows else int(after))
 
     def _decode(self, run_id: str, seq: int, text: str) -> dict[str, Any]:
-        data = decode_json(text, run_id=run_id, location=f"{self._db.path}#ledger/{run_id}/{seq}")
-        if not isinstance(data, dict):
-            data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
-        return data
-
-
-def _status(status: Any) -> str:
-    """A record status as its stored text (``StepStatus`` members without the enum lookup)."""
-    return status._value_ if type(status) is StepStatus else StepStatus(status).value
+        return decode_record(text, run_id=run_id, location=f"{self._db.path}#ledger/{run_id}/{seq}")
 
 
 def _last_seq(conn: sqlite3.Connection, run_id: str) -> int:

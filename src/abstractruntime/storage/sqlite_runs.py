@@ -237,19 +237,10 @@ class SqliteRunStore(RunStore):
         """:meth:`list_runs` with each run's revision, read in one snapshot (an unreadable row is
         skipped and logged, as there)."""
         where, args = sql_run_filters("?", status=status, wait_reason=wait_reason, workflow_id=workflow_id)
-        found: builtins.list[Checkpoint] = []
-        epoch = self._db.epoch
-        with self._db.read() as conn:
-            sql = f"SELECT run_id, run_json, revision FROM runs{where} ORDER BY updated_at DESC LIMIT ?"
-            for run_id, text, revision in conn.execute(sql, (*args, max(limit, 0))).fetchall():
-                try:
-                    run, nodes = self._decode(conn, run_id, text)
-                except ValueError:
-                    _log.error("skipping unreadable run %s in %s", run_id, self._db.path, exc_info=True)
-                    continue
-                self._traces.remember(run_id, int(revision), epoch, nodes)
-                found.append(Checkpoint(run, int(revision)))
-        return found
+        return self._checkpoints(
+            f"SELECT run_id, run_json, revision FROM runs{where} ORDER BY updated_at DESC LIMIT ?",
+            (*args, max(limit, 0)),
+        )
 
     def list_due_wait_until(self, *, now_iso: str, limit: int = 100) -> builtins.list[RunState]:
         """WAITING+UNTIL runs due at ``now_iso``, earliest deadline first (an index range scan).
@@ -261,7 +252,7 @@ class SqliteRunStore(RunStore):
         if now is None:
             raise ValueError(f"now_iso is not an ISO-8601 timestamp: {now_iso!r}")
         return self._decode_rows(
-            "SELECT r.run_id, r.run_json FROM wait_index w JOIN runs r ON r.run_id = w.run_id "
+            "SELECT r.run_id, r.run_json, r.revision FROM wait_index w JOIN runs r ON r.run_id = w.run_id "
             "WHERE w.next_due_iso <= ? AND r.status = 'waiting' ORDER BY w.next_due_iso, r.run_id LIMIT ?",
             (now, max(limit, 0)),
         )
@@ -270,12 +261,12 @@ class SqliteRunStore(RunStore):
         self, *, parent_run_id: str, status: RunStatus | None = None
     ) -> builtins.list[RunState]:
         """Children of ``parent_run_id`` ordered by ``created_at`` then ``run_id``."""
-        sql = "SELECT run_id, run_json FROM runs WHERE parent_run_id = ?"
-        args: list[Any] = [parent_run_id]
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(RunStatus(status).value)
-        return self._decode_rows(sql + " ORDER BY created_at, run_id", args)
+        where, args = sql_run_filters(
+            "?", parent_run_id=parent_run_id, status=None if status is None else RunStatus(status)
+        )
+        return self._decode_rows(
+            f"SELECT run_id, run_json, revision FROM runs{where} ORDER BY created_at, run_id", args
+        )
 
     def list_run_index(
         self,
@@ -304,14 +295,23 @@ class SqliteRunStore(RunStore):
         return run_from_data(data, run_id=run_id, location=location), nodes
 
     def _decode_rows(self, sql: str, args: Sequence[Any]) -> builtins.list[RunState]:
-        runs: builtins.list[RunState] = []
+        return [c.run for c in self._checkpoints(sql, args)]
+
+    def _checkpoints(self, sql: str, args: Sequence[Any]) -> builtins.list[Checkpoint]:
+        """Runs of ``sql`` (selecting ``run_id, run_json, revision``) read in one snapshot, their trace
+        rows remembered for the next commit; an unreadable row is skipped and logged."""
+        found: builtins.list[Checkpoint] = []
+        epoch = self._db.epoch
         with self._db.read() as conn:
-            for run_id, text in conn.execute(sql, args).fetchall():
+            for run_id, text, revision in conn.execute(sql, args).fetchall():
                 try:
-                    runs.append(self._decode(conn, run_id, text)[0])
+                    run, nodes = self._decode(conn, run_id, text)
                 except ValueError:
                     _log.error("skipping unreadable run %s in %s", run_id, self._db.path, exc_info=True)
-        return runs
+                    continue
+                self._traces.remember(run_id, int(revision), epoch, nodes)
+                found.append(Checkpoint(run, int(revision)))
+        return found
 
 
 def _encode(run: RunState) -> tuple[dict[str, builtins.list[Any]] | None, str]:

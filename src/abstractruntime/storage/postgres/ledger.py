@@ -8,14 +8,12 @@ concurrent appenders of one run — and join the caller's transaction when a ste
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ...core.models import StepRecord, StepStatus
-from ...errors import InvalidRecordError
 from ..base import LedgerStore, Link
-from ..codec import decode_json, encode_record
+from ..codec import decode_record, encode_ledger_rows, one_run_id
 from .db import PostgresDatabase
 
 __all__ = ["PostgresLedgerStore"]
@@ -56,8 +54,7 @@ class PostgresLedgerStore(LedgerStore):
         """
         if not records:
             return
-        run_id = _one_run(records)
-        encoded = [(encode_record(r), StepStatus(r.status).value, r.idempotency_key) for r in records]
+        run_id, encoded = encode_ledger_rows(records)
         with self._db.transaction() as conn:
             last = int(conn.execute(_RESERVE, (run_id, len(encoded))).fetchone()[0])
             first = last - len(encoded) + 1
@@ -73,7 +70,7 @@ class PostgresLedgerStore(LedgerStore):
         each; the run's head row is locked first, so no other writer can slip in between."""
         if not records:
             return
-        run_id = _one_run(records)
+        run_id = one_run_id(records)
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT INTO ledger_heads (run_id, last_seq) VALUES (%s, 0) "
@@ -148,16 +145,4 @@ class PostgresLedgerStore(LedgerStore):
         return records, (int(rows[-1][0]) if rows else int(after))
 
     def _decode(self, run_id: str, seq: int, text: str) -> dict[str, Any]:
-        data = decode_json(text, run_id=run_id, location=f"{self._db.label}#ledger/{run_id}/{seq}")
-        if not isinstance(data, dict):
-            data = {"run_id": run_id, "error": "non_object_ledger_record", "raw": json.dumps(data)}
-        return data
-
-
-def _one_run(records: Sequence[StepRecord]) -> str:
-    run_id = records[0].run_id
-    if not run_id:
-        raise InvalidRecordError("ledger record has an empty run_id")
-    if any(r.run_id != run_id for r in records):
-        raise InvalidRecordError("append_many takes records of one run only", run_id=run_id)
-    return run_id
+        return decode_record(text, run_id=run_id, location=f"{self._db.label}#ledger/{run_id}/{seq}")

@@ -259,12 +259,12 @@ class PostgresRunStore(RunStore):
         self, *, parent_run_id: str, status: RunStatus | None = None
     ) -> builtins.list[RunState]:
         """Children of ``parent_run_id`` ordered by ``created_at`` then ``run_id``."""
-        sql = "SELECT run_id, run_json FROM runs WHERE parent_run_id = %s"
-        args: builtins.list[Any] = [parent_run_id]
-        if status is not None:
-            sql += " AND status = %s"
-            args.append(RunStatus(status).value)
-        return self._decode_rows(sql + " ORDER BY created_at, run_id", args)
+        where, args = sql_run_filters(
+            "%s", parent_run_id=parent_run_id, status=None if status is None else RunStatus(status)
+        )
+        return self._decode_rows(
+            f"SELECT run_id, run_json FROM runs{where} ORDER BY created_at, run_id", args
+        )
 
     def list_run_index(
         self,
