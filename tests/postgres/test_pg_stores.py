@@ -107,6 +107,31 @@ def test_an_expired_lease_fences_even_without_a_takeover(pg_url: str) -> None:
         stores.close()
 
 
+def test_the_commit_that_ends_a_run_drops_its_lease(pg_url: str) -> None:
+    """A worker killed between its last commit and its release leaves no lease behind: nothing would
+    ever claim the finished run to reap it (the CI failure of 2026-12-06 replayed)."""
+    from abstractruntime.core.models import RunStatus
+    from abstractruntime.storage.postgres import Fence
+
+    stores = open_stores(pg_url)
+    try:
+        runs, ledger, leases = stores.run_store, stores.ledger_store, stores.lease_store
+        run = make_run()
+        revision = runs.commit(run, [], ledger_store=ledger, expected_revision=None)
+        mine = leases.acquire_lease(run.run_id, owner="a", ttl_s=30, now=datetime.now(timezone.utc))
+        with runs.fenced(Fence(run.run_id, "a", mine.generation)):
+            run.status = RunStatus.WAITING  # a wait keeps the lease row (the worker releases it)
+            revision = runs.commit(run, [], ledger_store=ledger, expected_revision=revision)
+            assert leases.get_lease(run.run_id) is not None
+            run.status = RunStatus.COMPLETED
+            runs.commit(run, [], ledger_store=ledger, expected_revision=revision)
+        # ... and the worker dies here, before release_lease
+        assert leases.get_lease(run.run_id) is None
+        assert leases.release_lease(run.run_id, owner="a", forget=True) is False  # a late release is harmless
+    finally:
+        stores.close()
+
+
 def test_an_unreachable_server_is_a_typed_connection_error() -> None:
     from abstractruntime.errors import StoreUnavailableError
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ...core.models import RunState, RunStatus, StepRecord, WaitReason
+from ...core.models import TERMINAL_STATUSES, RunState, RunStatus, StepRecord, WaitReason
 from ...errors import ConcurrencyError, LeaseLostError
 from .._query import index_row, sql_run_filters
 from ..base import Checkpoint, LedgerStore, RunStore, append_records
@@ -141,7 +141,8 @@ class PostgresRunStore(RunStore):
         ledger_store: LedgerStore,
         expected_revision: int | None,
     ) -> int:
-        """Check the fence and the revision, append ``records``, write ``run`` — one transaction.
+        """Check the fence and the revision, append ``records``, write ``run`` — one transaction (a run
+        that ends also loses its lease row in it).
 
         Raises:
             ConcurrencyError: the stored revision is not ``expected_revision``; nothing is written.
@@ -222,6 +223,8 @@ class PostgresRunStore(RunStore):
             "revision = revision + 1 WHERE run_id = %s",
             (*keyed, due, updated, text, run.run_id),
         )
+        if run.status in TERMINAL_STATUSES:  # a finished run is never claimed again: its lease goes with
+            conn.execute("DELETE FROM run_leases WHERE run_id = %s", (run.run_id,))  # the commit
         return revision + 1
 
     # -- QueryableRunStore ------------------------------------------------------------------------

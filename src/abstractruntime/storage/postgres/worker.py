@@ -11,7 +11,7 @@ Each worker thread loops:
    lease of a dead or paused worker is reaped by the claim itself.  The run is ticked with every commit
    fenced by that lease (``PostgresRunStore.fenced``): a worker whose lease lapsed or was taken over
    gets :class:`~abstractruntime.errors.LeaseLostError` and changes nothing.  The lease is released after
-   the tick.
+   the tick (the commit that ends a run already deleted it, so a crash right after leaves none behind).
 3. **Idle.** With nothing to claim the thread waits for a ``NOTIFY`` on the work channel (sent by
    command appends and by every step commit that leaves work behind) or ``poll_s`` seconds; polling is
    the correctness path, notifications only cut latency.
