@@ -92,3 +92,49 @@ def test_start_resume_emit_go_through_the_inbox_to_a_worker(pg_url: str, tmp_pat
         stores.close()
     assert worker.returncode == 0, err
     assert "Worker stopped" in err
+
+
+LLM_FLOW = """
+from abstractruntime import Effect, EffectType, StepPlan, WorkflowSpec
+
+
+def ask(run, ctx):
+    return StepPlan(node_id="ask", effect=Effect(EffectType.LLM_CALL, {"prompt": "hi"}, "llm"), next_node="done")
+
+
+def done(run, ctx):
+    return StepPlan(node_id="done", complete_output={"content": run.vars["llm"]["content"]})
+
+
+flow = WorkflowSpec(workflow_id="cli_pg_llm", entry_node="ask", nodes={"ask": ask, "done": done})
+"""
+
+
+def test_a_worker_drives_each_run_with_the_options_it_was_started_with(pg_url: str, tmp_path: Path) -> None:
+    """``start --fake-llm`` reaches the worker (which has no LLM of its own) through the run's recorded
+    options; options a worker cannot honour refuse the start instead of leaving a run nobody can drive."""
+    (tmp_path / "llmflow.py").write_text(LLM_FLOW)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "abstractruntime", "--store", pg_url, "worker", "--poll", "0.2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stores = open_stores(pg_url)
+    try:
+        started = _cli(pg_url, "start", "llmflow.py:flow", "--fake-llm", cwd=tmp_path)
+        assert started.returncode == 0, started.stderr
+        run_id = started.stdout.split("run_id=")[1].split()[0]
+        _wait_status(stores, run_id, "completed")
+        final = stores.run_store.load(run_id)
+        assert final is not None and final.output == {"content": "echo: hi"}
+        bad = '{"_runtime": {"cli_approve_tools": "everything"}}'
+        refused = _cli(pg_url, "start", "llmflow.py:flow", "--fake-llm", "--vars-json", bad, cwd=tmp_path)
+        assert refused.returncode != 0 and "everything" in refused.stderr, refused.stderr
+        assert [r.run_id for r in stores.run_store.list_runs(limit=10)] == [run_id]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+        stores.close()
+    assert worker.returncode == 0, err

@@ -304,15 +304,20 @@ class App:
                 f"workflow {state.workflow_id!r} of run {state.run_id} is not in target {target!r}",
                 EXIT_USAGE,
             )
-        runtime = self.runtime(
-            registry,
-            stored_llm=ns.get("cli_llm"),
-            approve_tools=str(ns.get("cli_approve_tools") or "ask"),
-            workspace_root=state.vars.get("workspace_root"),
-            fake_llm=bool(ns.get(CLI_NS_FAKE_LLM)),
-            hash_chain=ns.get(CLI_NS_HASH_CHAIN, True) is not False,
-        )
-        return runtime, registry, spec
+        return self.runtime(registry, **self.run_runtime_options(state)), registry, spec
+
+    def run_runtime_options(self, state: RunState) -> dict[str, Any]:
+        """The :meth:`runtime` keyword arguments ``state`` recorded when it started (its root run's
+        ``vars._runtime``, which flows cannot write, plus its host-owned ``workspace_root``): the stored
+        LLM settings, the tool approval mode, the workspace, ``--fake-llm`` and ``--no-hash-chain``."""
+        ns = self.root_ns(state)
+        return {
+            "stored_llm": ns.get("cli_llm"),
+            "approve_tools": str(ns.get("cli_approve_tools") or "ask"),
+            "workspace_root": state.vars.get("workspace_root"),
+            "fake_llm": bool(ns.get(CLI_NS_FAKE_LLM)),
+            "hash_chain": ns.get(CLI_NS_HASH_CHAIN, True) is not False,
+        }
 
     def scheduler(self, runtime: Runtime, registry: WorkflowRegistry) -> Scheduler:
         return Scheduler(runtime=runtime, registry=registry)

@@ -8,6 +8,7 @@ command in the store's inbox; a worker applies it, so a client never runs workfl
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import threading
@@ -163,6 +164,26 @@ def worker_cmd(
             if run is not None:
                 add_run_target(app, registry, run, done, problems)
 
+    runtimes: dict[str, Any] = {}
+
+    def runtime_for_run(run: RunState) -> Any:
+        """The runtime of the options ``run`` recorded at start (``--fake-llm`` here forces the fake LLM);
+        one per distinct set of options, shared by the runs that have it.
+
+        Raises:
+            ValueError: the recorded options are invalid (a ``start`` command is then refused).
+        """
+        options = app.run_runtime_options(run)
+        options["fake_llm"] = options["fake_llm"] or fake_llm
+        key = json.dumps(options, sort_keys=True, default=str)
+        with lock:
+            if key not in runtimes:
+                try:
+                    runtimes[key] = app.runtime(registry, **options)
+                except CliError as exc:
+                    raise ValueError(f"run options recorded at start: {exc.message}") from exc
+            return runtimes[key]
+
     worker = PostgresWorker(
         app.stores,
         registry=registry,
@@ -171,6 +192,7 @@ def worker_cmd(
         ttl_s=lease_ttl or _default_ttl(),
         poll_s=poll_s,
         on_unknown_workflow=resolve,
+        runtime_for_run=runtime_for_run,
     )
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

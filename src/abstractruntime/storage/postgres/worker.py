@@ -61,6 +61,9 @@ Resolver = Callable[[str, "RunState | None", "dict[str, Any] | None"], None]
 RuntimeFactory = Callable[[Stores], Runtime]
 """``make(stores) -> Runtime`` over ``stores.run_store``/``ledger_store``, with the host's handlers."""
 
+RunRuntime = Callable[[RunState], Runtime]
+"""``runtime_for_run(run) -> Runtime``: the runtime to start, resume and drive ``run`` with."""
+
 
 class WorkerStats:
     """Counters of one worker process (updated by its threads)."""
@@ -93,6 +96,10 @@ class PostgresWorker:
         on_unknown_workflow: ``f(workflow_id, run, start_vars)`` called when a workflow is not in the
             registry (it may register it): ``run`` is the stored run that needs it (None for a
             ``start`` command, then ``start_vars`` are the vars the run will start with).
+        runtime_for_run: ``f(run) -> Runtime`` when runs carry their own options (the CLI's
+            ``vars._runtime``: LLM settings, tool approval mode, ``--fake-llm`` ...): the runtime that
+            starts (``run`` is then the run about to be created), resumes and drives that run.  It is
+            called from every worker thread.  Default: the one runtime of ``make_runtime`` for all.
 
     Raises:
         ValueError: ``concurrency < 1``, ``ttl_s <= 0`` or ``poll_s <= 0``.
@@ -110,6 +117,7 @@ class PostgresWorker:
         max_steps: int = 100,
         owner: str | None = None,
         on_unknown_workflow: Resolver | None = None,
+        runtime_for_run: RunRuntime | None = None,
     ) -> None:
         if concurrency < 1 or ttl_s <= 0 or poll_s <= 0:
             raise ValueError("concurrency must be >= 1, ttl_s and poll_s > 0")
@@ -124,6 +132,7 @@ class PostgresWorker:
         self.concurrency, self.ttl_s, self.poll_s, self.max_steps = concurrency, ttl_s, poll_s, max_steps
         self.owner = owner or new_owner_id()
         self.on_unknown_workflow = on_unknown_workflow
+        self.runtime_for_run = runtime_for_run
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._wake = threading.Condition()
@@ -220,15 +229,21 @@ class PostgresWorker:
         """
         if kind == "start":
             start_vars = payload.get("vars") or {}
-            spec = self._workflow(str(payload["workflow_id"]), None, start_vars)
-            new_id = self.runtime.start(workflow=spec, vars=start_vars, session_id=payload.get("session_id"))
+            workflow_id = str(payload["workflow_id"])
+            spec = self._workflow(workflow_id, None, start_vars)
+            runtime = self.runtime
+            if self.runtime_for_run is not None:
+                runtime = self.runtime_for_run(
+                    RunState.new(workflow_id=workflow_id, entry_node="-", vars=start_vars)
+                )
+            new_id = runtime.start(workflow=spec, vars=start_vars, session_id=payload.get("session_id"))
             return {"ok": True, "run_id": new_id}
         if kind == "resume":
             state = self.runtime.run_store.load(run_id)
             if state is None:
                 return {"ok": False, "error": f"unknown run {run_id}"}
             spec = self._workflow(state.workflow_id, state)
-            self.runtime.resume(
+            self._runtime_of(state).resume(
                 workflow=spec,
                 run_id=run_id,
                 wait_key=payload.get("wait_key"),
@@ -307,11 +322,18 @@ class PostgresWorker:
         fence = Fence(run_id, self.owner, generation)
         state = None
         try:
-            spec = self.registry.get(workflow_id) or self._workflow(workflow_id, self.runs.load(run_id))
+            runtime = self.runtime
+            spec = self.registry.get(workflow_id)
+            if spec is None or self.runtime_for_run is not None:
+                run = self.runs.load(run_id)
+                if run is None:
+                    return  # deleted since the claim: nothing to drive, no lease row left to release
+                spec = spec or self._workflow(workflow_id, run)
+                runtime = self._runtime_of(run)
             with self.runs.fenced(fence):
                 steps = 0
                 while steps < self.max_steps and not self._stop.is_set():
-                    state = self.runtime.tick(workflow=spec, run_id=run_id, max_steps=1)
+                    state = runtime.tick(workflow=spec, run_id=run_id, max_steps=1)
                     steps += 1
                     if state.status != RunStatus.RUNNING:
                         break
@@ -327,6 +349,9 @@ class PostgresWorker:
             self.db.notify(COMMANDS_CHANNEL, "run")
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _runtime_of(self, run: RunState) -> Runtime:
+        return self.runtime if self.runtime_for_run is None else self.runtime_for_run(run)
+
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
             with self._held_lock:
