@@ -6,7 +6,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from abstractruntime.storage.urls import open_stores
 
@@ -46,28 +49,25 @@ def _wait_status(stores: object, run_id: str, status: str) -> None:
     raise AssertionError(f"run {run_id} never reached {status}")
 
 
+@contextmanager
+def _worker(url: str, *args: str, cwd: Path) -> Iterator[Any]:
+    """A ``worker`` subprocess and the stores, for the block; the worker must then stop cleanly."""
+    command = [sys.executable, "-m", "abstractruntime", "--store", url, "worker", "--poll", "0.2", *args]
+    worker = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stores = open_stores(url)
+    try:
+        yield stores
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+        stores.close()
+    assert worker.returncode == 0, err
+    assert "Worker stopped" in err
+
+
 def test_start_resume_emit_go_through_the_inbox_to_a_worker(pg_url: str, tmp_path: Path) -> None:
     (tmp_path / "flowmod.py").write_text(FLOW)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "abstractruntime",
-            "--store",
-            pg_url,
-            "worker",
-            "--concurrency",
-            "2",
-            "--poll",
-            "0.2",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stores = open_stores(pg_url)
-    try:
+    with _worker(pg_url, "--concurrency", "2", cwd=tmp_path) as stores:
         started = _cli(pg_url, "start", "flowmod.py:flow", "--session", "s1", cwd=tmp_path)
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.split("run_id=")[1].split()[0]
@@ -86,12 +86,6 @@ def test_start_resume_emit_go_through_the_inbox_to_a_worker(pg_url: str, tmp_pat
         _wait_status(stores, run_id, "completed")
         final = stores.run_store.load(run_id)
         assert final is not None and final.output == {"reply": {"text": "yes"}, "evt": {"n": 7}}
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=30)
-        stores.close()
-    assert worker.returncode == 0, err
-    assert "Worker stopped" in err
 
 
 LLM_FLOW = """
@@ -114,15 +108,7 @@ def test_a_worker_drives_each_run_with_the_options_it_was_started_with(pg_url: s
     """``start --fake-llm`` reaches the worker (which has no LLM of its own) through the run's recorded
     options; options a worker cannot honour refuse the start instead of leaving a run nobody can drive."""
     (tmp_path / "llmflow.py").write_text(LLM_FLOW)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "abstractruntime", "--store", pg_url, "worker", "--poll", "0.2"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stores = open_stores(pg_url)
-    try:
+    with _worker(pg_url, cwd=tmp_path) as stores:
         started = _cli(pg_url, "start", "llmflow.py:flow", "--fake-llm", cwd=tmp_path)
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.split("run_id=")[1].split()[0]
@@ -133,8 +119,3 @@ def test_a_worker_drives_each_run_with_the_options_it_was_started_with(pg_url: s
         refused = _cli(pg_url, "start", "llmflow.py:flow", "--fake-llm", "--vars-json", bad, cwd=tmp_path)
         assert refused.returncode != 0 and "everything" in refused.stderr, refused.stderr
         assert [r.run_id for r in stores.run_store.list_runs(limit=10)] == [run_id]
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=30)
-        stores.close()
-    assert worker.returncode == 0, err
