@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from abstractruntime.core.leases import DEFAULT_LEASE_TTL_S
-from abstractruntime.core.models import EffectType, RunState, RunStatus
+from abstractruntime.core.models import RunState, RunStatus
 from abstractruntime.core.runtime import Runtime
 from abstractruntime.core.spec import WorkflowSpec
 from abstractruntime.errors import CorruptRunError
@@ -150,37 +150,33 @@ class App:
         approve_tools: str = "ask",
         workspace_root: Any = None,
     ) -> Runtime:
-        """A runtime over the stores, with the LLM of ``--fake-llm``, the LLM options/env/config, or the one
-        the run recorded (``stored_llm``); without any, LLM_CALL fails saying how to configure one.  TOOL_CALLS
-        run the default file tools over ``workspace_root`` under the ``approve_tools`` mode (``cli/tools.py``)."""
+        """A runtime over the stores.  LLM_CALL and TOOL_CALLS follow the options each run recorded at
+        start (``cli/run_effects.py``); the keyword arguments are the options of runs that recorded none:
+        the LLM of ``fake_llm`` (which also forces the fake LLM on every run), the LLM options/env/config
+        or ``stored_llm`` — without any, LLM_CALL fails saying how to configure one — and the default
+        file tools over ``workspace_root`` under the ``approve_tools`` mode (``cli/tools.py``).
+
+        Raises:
+            CliError: an unknown ``approve_tools`` mode, or the LLM extra is missing (exit 2).
+        """
+        from .run_effects import RunEffects, RunOptions
+
         ledger = self.stores.ledger_store
         if hash_chain:
             ledger = HashChainedLedgerStore(ledger)
-        handlers: dict[Any, Any] = {}
-        if fake_llm:
-            from abstractruntime.testing import ScriptedLLM
-
-            handlers[EffectType.LLM_CALL] = ScriptedLLM()
-        from .tools import tool_setup
-
-        try:
-            tool_handlers, tool_executor = tool_setup(approve_tools, workspace_root)
-        except ValueError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from exc
-        handlers.update(tool_handlers)
-        handlers.update(self.kg_handlers())
-        if not fake_llm:
-            handlers.update(self.llm_handlers(stored_llm, tool_executor))
+        root = workspace_root if isinstance(workspace_root, str) else None
+        defaults = RunOptions(fake_llm, stored_llm, approve_tools, root, hash_chain)
+        effects = RunEffects(self, defaults, force_fake_llm=fake_llm)
         runtime = Runtime(
             run_store=self.stores.run_store,
             ledger_store=ledger,
-            effect_handlers=handlers or None,
+            effect_handlers={**effects.handlers(), **self.kg_handlers()},
             workflow_registry=registry,
             lease_store=self.stores.lease_store,
             lease_ttl_s=lease_ttl_s(),
             artifact_store=self.artifact_store(),
         )
-        runtime.set_tool_executor_for_resume(tool_executor)
+        runtime.set_tool_executor_for_resume(effects.executor)
         self._runtimes.append(runtime)
         return runtime
 
@@ -310,14 +306,11 @@ class App:
         """The :meth:`runtime` keyword arguments ``state`` recorded when it started (its root run's
         ``vars._runtime``, which flows cannot write, plus its host-owned ``workspace_root``): the stored
         LLM settings, the tool approval mode, the workspace, ``--fake-llm`` and ``--no-hash-chain``."""
-        ns = self.root_ns(state)
-        return {
-            "stored_llm": ns.get("cli_llm"),
-            "approve_tools": str(ns.get("cli_approve_tools") or "ask"),
-            "workspace_root": state.vars.get("workspace_root"),
-            "fake_llm": bool(ns.get(CLI_NS_FAKE_LLM)),
-            "hash_chain": ns.get(CLI_NS_HASH_CHAIN, True) is not False,
-        }
+        from dataclasses import asdict
+
+        from .run_effects import run_options
+
+        return asdict(run_options(self.root_ns(state), state))
 
     def scheduler(self, runtime: Runtime, registry: WorkflowRegistry) -> Scheduler:
         return Scheduler(runtime=runtime, registry=registry)

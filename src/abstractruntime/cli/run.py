@@ -39,6 +39,7 @@ from .driver import (
     report_outcome,
 )
 from .llm import CLI_NS_LLM
+from .run_effects import CLI_NS_WORKSPACE
 from .run_ids import RUN_ID
 from .targets import LoadedTarget, TargetError, load_target
 from .tools import CLI_NS_APPROVE_TOOLS
@@ -196,6 +197,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
         ns[CLI_NS_CODE_SHA256] = loaded.code_sha256
     app.llm_options = {"base_url": llm_base_url, "model": llm_model, "api_key": llm_api_key}
     ns[CLI_NS_APPROVE_TOOLS] = approve_tools
+    ns[CLI_NS_WORKSPACE] = cwd  # the file tools' workspace when the run names none, whoever drives it
     if fake_llm:
         ns[CLI_NS_FAKE_LLM] = True
     else:
@@ -212,7 +214,7 @@ def run_cmd(  # noqa: PLR0917 - click passes options as arguments
         fake_llm=fake_llm,
         hash_chain=not no_hash_chain,
         approve_tools=approve_tools,
-        workspace_root=run_vars.get("workspace_root"),
+        workspace_root=run_vars.get("workspace_root") or cwd,
     )
     run_id = runtime.start(workflow=loaded.spec, vars=run_vars, session_id=session_id)
     out = render.console(stderr=app.json_output)
