@@ -367,10 +367,18 @@ class ArtifactStore(ABC):
 def prepare_store(
     content: bytes | bytearray | memoryview,
     *,
+    content_type: str,
     run_id: str | None,
+    tags: dict[str, str] | None,
     artifact_id: str | None,
-) -> tuple[bytes, str, str]:
-    """Normalise ``content`` to bytes and compute ``(content, artifact_id, blob_id)`` for a store.
+    created_at: str,
+) -> tuple[bytes, ArtifactMetadata, str]:
+    """Normalise ``content`` to bytes and build the metadata a backend stores with it (ids derived from
+    the content when ``artifact_id`` is None; tag keys and values as text): ``(content, metadata,
+    blob_id)``, the last being ``metadata.blob_id`` (never None here).
+
+    Args:
+        created_at: the store time, UTC ISO-8601 in the backend's own format.
 
     Raises:
         TypeError: ``content`` is not bytes-like.
@@ -378,7 +386,17 @@ def prepare_store(
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"artifact content must be bytes, not {type(content).__name__}")
     data = bytes(content)
-    return data, artifact_id or compute_artifact_id(data, run_id=run_id), compute_blob_id(data)
+    blob_id = compute_blob_id(data)
+    meta = ArtifactMetadata(
+        artifact_id=artifact_id or compute_artifact_id(data, run_id=run_id),
+        content_type=content_type,
+        size_bytes=len(data),
+        created_at=created_at,
+        blob_id=blob_id,
+        run_id=run_id,
+        tags={str(k): str(v) for k, v in (tags or {}).items()},
+    )
+    return data, meta, blob_id
 
 
 def __getattr__(name: str) -> Any:

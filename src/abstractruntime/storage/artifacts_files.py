@@ -102,20 +102,18 @@ class FileArtifactStore(ArtifactStore):
         """
         if artifact_id is not None:
             validate_artifact_id(artifact_id)
-        data, artifact_id, blob_id = prepare_store(content, run_id=run_id, artifact_id=artifact_id)
-        meta = ArtifactMetadata(
-            artifact_id=artifact_id,
+        data, meta, blob_id = prepare_store(
+            content,
             content_type=content_type,
-            size_bytes=len(data),
-            created_at=self._clock.now().isoformat(),
-            blob_id=blob_id,
             run_id=run_id,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            tags=tags,
+            artifact_id=artifact_id,
+            created_at=self._clock.now().isoformat(),
         )
         text = json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n"
         with self._lock:
             self._write_blob(blob_id, data)
-            atomic_write(self._meta_path(artifact_id), text.encode("utf-8"))
+            atomic_write(self._meta_path(meta.artifact_id), text.encode("utf-8"))
         return meta
 
     def _write_blob(self, blob_id: str, data: bytes) -> None:

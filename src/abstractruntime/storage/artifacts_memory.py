@@ -47,21 +47,19 @@ class InMemoryArtifactStore(ArtifactStore):
         artifact_id: str | None = None,
     ) -> ArtifactMetadata:
         """Store ``content``; see :meth:`ArtifactStore.store`."""
-        data, artifact_id, blob_id = prepare_store(content, run_id=run_id, artifact_id=artifact_id)
-        meta = ArtifactMetadata(
-            artifact_id=artifact_id,
+        data, meta, blob_id = prepare_store(
+            content,
             content_type=content_type,
-            size_bytes=len(data),
-            created_at=self._clock.now().isoformat(),
-            blob_id=blob_id,
             run_id=run_id,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            tags=tags,
+            artifact_id=artifact_id,
+            created_at=self._clock.now().isoformat(),
         )
         with self._lock:
             self._blobs.setdefault(blob_id, data)
             self._refs[blob_id] += 1
-            self._forget_locked(artifact_id)
-            self._meta[artifact_id] = meta
+            self._forget_locked(meta.artifact_id)
+            self._meta[meta.artifact_id] = meta
         return copy.deepcopy(meta)
 
     def _forget_locked(self, artifact_id: str) -> bool:

@@ -80,15 +80,13 @@ class PostgresArtifactStore(ArtifactStore):
         Raises:
             TypeError: ``content`` is not bytes-like.
         """
-        data, artifact_id, blob_id = prepare_store(content, run_id=run_id, artifact_id=artifact_id)
-        meta = ArtifactMetadata(
-            artifact_id=artifact_id,
+        data, meta, _ = prepare_store(
+            content,
             content_type=content_type,
-            size_bytes=len(data),
-            created_at=self._clock.now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
-            blob_id=blob_id,
             run_id=run_id,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            tags=tags,
+            artifact_id=artifact_id,
+            created_at=self._clock.now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
         )
         with self._db.transaction() as conn:
             conn.execute(
