@@ -322,18 +322,15 @@ class PostgresWorker:
         fence = Fence(run_id, self.owner, generation)
         state = None
         try:
-            runtime = self.runtime
-            spec = self.registry.get(workflow_id)
-            if spec is None or self.runtime_for_run is not None:
-                run = self.runs.load(run_id)
-                if run is None:
-                    return  # deleted since the claim: nothing to drive, no lease row left to release
-                spec = spec or self._workflow(workflow_id, run)
-                runtime = self._runtime_of(run)
+            checkpoint = self.runs.load_checkpoint(run_id)  # the one read: steps go on from its copy
+            if checkpoint is None:
+                return  # deleted since the claim (its lease row went with it)
+            spec = self.registry.get(workflow_id) or self._workflow(workflow_id, checkpoint.run)
+            runtime = self._runtime_of(checkpoint.run)
             with self.runs.fenced(fence):
                 steps = 0
                 while steps < self.max_steps and not self._stop.is_set():
-                    state = runtime.tick(workflow=spec, run_id=run_id, max_steps=1)
+                    state = runtime.tick_checkpoint(workflow=spec, checkpoint=checkpoint, max_steps=1)
                     steps += 1
                     if state.status != RunStatus.RUNNING:
                         break
