@@ -109,8 +109,8 @@ class Resumer:
             InvalidResumePayloadError (ValueError): malformed argument edits of an approval; nothing
                 was claimed or stored.
             ConcurrencyError: another driver resumed or changed the run first (since ``loaded`` was
-                read, when given); this resume was not applied.  (A conflict after the payload was committed is not raised: the latest
-                stored state is returned.)
+                read, when given); this resume was not applied.  (A conflict after the payload was
+                committed is not raised: the latest stored state is returned.)
         """
         work = self._access.load(run_id) if loaded is None else loaded
         run = work.run

@@ -223,8 +223,9 @@ class PostgresRunStore(RunStore):
             "revision = revision + 1 WHERE run_id = %s",
             (*keyed, due, updated, text, run.run_id),
         )
-        if run.status in TERMINAL_STATUSES:  # a finished run is never claimed again: its lease goes with
-            conn.execute("DELETE FROM run_leases WHERE run_id = %s", (run.run_id,))  # the commit
+        if run.status in TERMINAL_STATUSES:
+            # a finished run is never claimed again, so nothing would reap its lease: it goes with this commit
+            conn.execute("DELETE FROM run_leases WHERE run_id = %s", (run.run_id,))
         return revision + 1
 
     # -- QueryableRunStore ------------------------------------------------------------------------
